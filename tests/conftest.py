@@ -1,0 +1,54 @@
+"""One real PostgreSQL server for the whole run, scratch databases per test, nothing left behind.
+
+Without DATABASE_URL the controller process starts an embedded server and exports its URL, so xdist workers and
+notebook kernels (which inherit the environment) all use it. The sandbox tag is exported the same way: whatever
+this run creates carries it, and the end of the session checks that none of it is left.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from scryer_runbook import sandbox, server
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller has set everything up
+        return
+    sandbox.run_tag()
+    if not os.environ.get("DATABASE_URL"):
+        server.prune_orphans()
+        config._embedded_server = server.start_server()
+        os.environ["DATABASE_URL"] = config._embedded_server.url
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    databases, roles = sandbox.sweep(os.environ["DATABASE_URL"])
+    if databases or roles:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"LEFT BEHIND by this run (now dropped): databases {databases}, roles {roles}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config):
+    embedded = getattr(config, "_embedded_server", None)
+    if embedded:
+        embedded.stop()
+
+
+@pytest.fixture
+def scratch():
+    """A Sandbox whose databases and roles are dropped when the test ends."""
+    with sandbox.Sandbox() as box:
+        yield box
+
+
+@pytest.fixture
+def empty_db(scratch):
+    """The URL of a new, empty database."""
+    return scratch.database("test")

@@ -1,0 +1,52 @@
+"""The embedded server: real, private, parallel-safe, and gone when stopped."""
+
+import os
+import stat
+
+import psycopg
+
+from scryer_runbook import server
+
+
+def test_start_gives_a_private_loopback_server_and_stop_removes_it():
+    """Two servers at once (two test runs) get different ports and folders; stop leaves nothing behind."""
+    first, second = server.start_server(), server.start_server()
+    try:
+        assert first.port != second.port and first.root != second.root
+        for srv in (first, second):
+            with psycopg.connect(srv.url) as conn:
+                assert conn.execute("SHOW listen_addresses").fetchone() == ("127.0.0.1",)
+                assert conn.execute("SHOW fsync").fetchone() == ("off",)
+            assert stat.S_IMODE((srv.root / "sockets").stat().st_mode) == 0o700
+            assert str(srv.root).startswith(str(server.RUNTIME_ROOT))
+    finally:
+        first.stop()
+        second.stop()
+    assert not first.root.exists() and not second.is_running()
+
+
+def test_runs_unprivileged_when_root():
+    """PostgreSQL refuses root: as root the server's processes belong to an unprivileged account."""
+    srv = server.start_server()
+    try:
+        owner = (srv.datadir / "postmaster.pid").stat().st_uid
+        assert owner != 0 if os.geteuid() == 0 else owner == os.geteuid()
+    finally:
+        srv.stop()
+
+
+def test_orphaned_server_of_a_dead_run_is_pruned(tmp_path):
+    """A killed test run leaves its server running; the next run stops it."""
+    srv = server.start_server()
+    orphan_root = srv.root.with_name("server-999999999-abcdef")  # a pid that cannot exist
+    srv.stop()
+    orphan = server.start_server(orphan_root)
+    assert orphan.is_running()
+    assert orphan_root in server.prune_orphans()
+    assert not orphan.is_running() and not orphan_root.exists()
+
+
+def test_sandbox_databases_get_the_admin_credentials(scratch):
+    url = scratch.database("probe")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone()[0].startswith("scry_")
