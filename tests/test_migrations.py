@@ -19,7 +19,7 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
 from pytest_alembic.tests.experimental import test_all_models_register_on_metadata  # noqa: F401
 from sqlalchemy import create_engine
 
-from scryer_runbook import project, urls
+from scryer_runbook import diagnosis, project, urls
 
 HEAD = "004_index_tasks_created_at"
 REVISIONS = ["001_initial", "002_add_users_table", "003_add_tasks_table", HEAD]
@@ -42,19 +42,9 @@ def version_rows(url):
         return [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")]
 
 
-SCHEMA_SNAPSHOT = """
-    SELECT 'column', table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' '
-           || coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'public'
-    UNION ALL SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
-    UNION ALL SELECT 'constraint', conrelid::regclass || ' ' || pg_get_constraintdef(oid)
-              FROM pg_constraint WHERE connamespace = 'public'::regnamespace
-    ORDER BY 1, 2
-"""
-
-
 def schema_snapshot(url):
-    with psycopg.connect(url) as conn:
-        return [row for row in conn.execute(SCHEMA_SNAPSHOT) if "alembic_version" not in row[1]]
+    with diagnosis.connect(url) as conn:
+        return diagnosis.schema_snapshot(conn)
 
 
 def test_each_downgrade_leaves_no_trace(empty_db, monkeypatch):

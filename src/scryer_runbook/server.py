@@ -180,8 +180,8 @@ class LocalServer:
         return False
 
 
-def start_server(root: Path | None = None) -> LocalServer:
-    """Start a new local server in ``root`` (default: a fresh folder under the runtime root)."""
+def start_server(root: Path | None = None, port: int | None = None) -> LocalServer:
+    """Start a new local server in ``root`` (default: a fresh folder under the runtime root), on ``port`` if given."""
     bindir = find_bindir()
     template = template_datadir(bindir)
     user = _run_as()
@@ -194,14 +194,14 @@ def start_server(root: Path | None = None) -> LocalServer:
         if user:
             for path in [root / "data", *(root / "data").rglob("*")]:
                 os.lchown(path, user.pw_uid, user.pw_gid)
-        server = LocalServer(root, free_port(), bindir)
+        server = LocalServer(root, port or free_port(), bindir)
         options = " ".join(f"-c {key}={value}" for key, value in SERVER_OPTIONS.items())
         try:
             _run([str(bindir / "pg_ctl"), "-D", str(server.datadir), "-l", str(root / "server.log"), "-w",
                   "-t", "30", "-o", f"-h 127.0.0.1 -p {server.port} -k {sockets} {options}", "start"], user,
                  stdin=subprocess.DEVNULL, start_new_session=True)
         except ServerError as error:
-            if attempt == 2:
+            if attempt == 2 or port:
                 log = (root / "server.log").read_text() if (root / "server.log").exists() else str(error)
                 raise ServerError(f"PostgreSQL did not start: {log.strip()[-500:]}") from None
             continue  # most likely the port was taken between free_port() and the bind
