@@ -1,0 +1,87 @@
+"""What every runbook notebook does the same way: pick its target, stay read-only, write only when allowed.
+
+A notebook runs in one of two modes, chosen by its papermill parameters:
+
+* sandbox (``target_url=None``, the default, as in CI): a scratch database is created, the failure is reproduced
+  there, fixed and verified; everything is dropped at the end, even when a cell fails (kernel exit).
+* incident (``target_url`` set): nothing is reproduced; diagnosis is read-only; fixes are applied only with
+  ``apply_fix=True`` and are otherwise printed as the exact commands to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+
+import psycopg
+
+from scryer_runbook import project as projects
+from scryer_runbook import urls
+from scryer_runbook.sandbox import Sandbox
+
+
+class Runbook:
+    def __init__(self, slug: str, target_url: str | None = None, alembic_ini: str | None = None,
+                 apply_fix: bool = False):
+        self.slug = slug
+        self.is_sandbox = target_url is None
+        self.may_write = self.is_sandbox or bool(apply_fix)
+        self.project = Path(alembic_ini).resolve().parent if alembic_ini else projects.REPO_ROOT
+        self.url = urls.libpq(target_url) if target_url else self.sandbox.database(slug)
+
+    @cached_property
+    def sandbox(self) -> Sandbox:
+        """Scratch databases and roles on the sandbox server (created on first use only)."""
+        return Sandbox()
+
+    def describe(self) -> None:
+        mode = ("sandbox: a scratch database, reproduced, fixed and dropped here" if self.is_sandbox else
+                "incident: read-only diagnosis; fixes " + ("WILL be applied (apply_fix=True)" if self.may_write
+                                                           else "are only printed (apply_fix=False)"))
+        print(f"target:  {urls.masked(self.url)}\nproject: {self.project.name}/alembic.ini\nmode:    {mode}")
+
+    def alembic(self, *args: str, url: str | None = None, project: Path | None = None) -> projects.Result:
+        """Run the real `alembic` CLI against the target (or ``url``) and show it as a terminal would."""
+        return projects.alembic(*args, url=url or self.url, project=project or self.project).show()
+
+    def reproduce(self, step: Callable, *args) -> None:
+        """Run a reproduce step on the sandbox only; a real target is never broken on purpose."""
+        if not self.is_sandbox:
+            print("skipped: target_url points at a real database, nothing is reproduced there")
+            return
+        step(*args)
+
+    def fix_alembic(self, *commands: list[str]) -> None:
+        """Apply alembic commands when allowed; otherwise print them for a human to run."""
+        if not self.may_write:
+            self._print_instead(["alembic " + " ".join(command) for command in commands])
+            return
+        for command in commands:
+            result = self.alembic(*command)
+            if result.returncode:
+                raise RuntimeError(f"alembic {' '.join(command)} failed; stopped before the next step")
+
+    def fix_sql(self, statements: list, url: str | None = None) -> None:
+        """Run SQL statements in one transaction when allowed; otherwise print them."""
+        url = url or self.url
+        with psycopg.connect(url) as conn:
+            rendered = [statement if isinstance(statement, str) else statement.as_string(conn)
+                        for statement in statements]
+            if not self.may_write:
+                self._print_instead([f"{line};" for line in rendered], f"psql {urls.masked(url)!r}")
+                return
+            for line in rendered:
+                print(f"{line};")
+                conn.execute(line)
+
+    def _print_instead(self, lines: list[str], where: str = "") -> None:
+        print("NOT applied: apply_fix=False and the target is not a sandbox. To apply, run"
+              + (f" in {where}" if where else "") + ":")
+        print("\n".join(f"    {line}" for line in lines))
+
+    def close(self) -> None:
+        """Drop the scratch databases and roles (also runs at kernel exit if a cell failed before this)."""
+        if "sandbox" in self.__dict__:
+            self.sandbox.close()
+            print("sandbox cleaned up")
