@@ -1,0 +1,54 @@
+"""The runbook notebooks as files: both languages, the same code, a papermill parameters cell, clean outputs.
+
+nbmake executes them (see pyproject's addopts); these checks keep the committed files honest.
+"""
+
+import re
+
+import nbformat
+import pytest
+
+from scryer_runbook.notebooks import NOTEBOOKS
+from scryer_runbook.problems import RUNBOOKS
+
+PARAMETERS = {"target_url": "None", "alembic_ini": "None", "apply_fix": "False"}
+# What must never be committed: a password in a URL or setting, a path of the machine that ran the notebook,
+# a scratch name or port the normaliser should have replaced.
+LEAKS = re.compile(r"://[^:/@\s\"']+:(?!\*\*\*)[^@\s\"']+@|PGPASSWORD=\w|/work/|/root/|/home/|/tmp/pytest|"
+                   r"scry_[0-9a-f]{6}_|127\.0\.0\.1:(?!5432\b)\d+")
+
+
+def load(slug, lang):
+    return nbformat.read(NOTEBOOKS / f"{slug}.{lang}.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("slug", RUNBOOKS)
+def test_both_languages_have_the_same_cells_and_identical_code(slug):
+    zh, en = load(slug, "zh"), load(slug, "en")
+    assert [c.cell_type for c in zh.cells] == [c.cell_type for c in en.cells]
+    assert [c.source for c in zh.cells if c.cell_type == "code"] == \
+           [c.source for c in en.cells if c.cell_type == "code"]
+    headings = [[line.split(" ")[0] for line in c.source.splitlines() if line.startswith("#")]
+                for nb in (zh, en) for c in nb.cells if c.cell_type == "markdown"]
+    assert headings[:len(headings) // 2] == headings[len(headings) // 2:], "heading levels differ"
+    assert re.search(r"[\u4e00-\u9fff]", zh.cells[0].source), "the zh title is not Chinese"
+    assert not re.search(r"[\u4e00-\u9fff]", "".join(c.source for c in en.cells)), "Chinese text in the en notebook"
+
+
+@pytest.mark.parametrize("slug", RUNBOOKS)
+def test_parameters_cell_lets_papermill_point_it_at_a_real_database(slug):
+    cells = [c for c in load(slug, "zh").cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    assigned = dict(re.findall(r"^(\w+)\s*=\s*(\S+)", cells[0].source, re.M))
+    assert {name: assigned.get(name) for name in PARAMETERS} == PARAMETERS
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("slug", RUNBOOKS)
+def test_committed_outputs_come_from_a_real_run_and_leak_nothing(slug, lang):
+    nb = load(slug, lang)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "not executed: run `make notebooks`"
+    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs), "committed with an error"
+    text = nbformat.writes(nb)
+    assert not LEAKS.findall(text)

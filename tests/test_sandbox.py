@@ -1,0 +1,50 @@
+"""Scratch databases and roles: unique per run, dropped on close, swept by tag only."""
+
+import os
+import subprocess
+import sys
+
+import psycopg
+
+from scryer_runbook import sandbox
+
+
+def exists(kind, name):
+    table, column = ("pg_database", "datname") if kind == "db" else ("pg_roles", "rolname")
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        return conn.execute(f"SELECT 1 FROM {table} WHERE {column} = %s", [name]).fetchone() is not None
+
+
+def test_close_drops_databases_and_roles_even_with_open_sessions():
+    box = sandbox.Sandbox()
+    url = box.database("closing")
+    role, _ = box.role("closing")
+    database = box.databases[0]
+    held = psycopg.connect(url)  # a session left open, as a failed notebook would leave it
+    box.close()
+    held.close()
+    assert not exists("db", database) and not exists("role", role)
+
+
+def test_sweep_touches_only_its_own_run(monkeypatch):
+    """Two suites on one server: each sweeps its own tag and leaves the other's objects alone."""
+    mine = sandbox.Sandbox()
+    mine.database("mine")
+    monkeypatch.setenv(sandbox.TAG_ENV, "0ther0")
+    theirs = sandbox.Sandbox()
+    theirs.database("theirs")
+    monkeypatch.undo()
+    swept, _ = sandbox.sweep(os.environ["DATABASE_URL"])
+    assert swept == mine.databases and exists("db", theirs.databases[0])
+    theirs.close()
+    mine.databases = []
+
+
+def test_interpreter_exit_cleans_up_after_a_failure():
+    """A notebook kernel whose cell raised still drops its scratch objects when it exits."""
+    code = ("from scryer_runbook.sandbox import Sandbox\nbox = Sandbox()\nprint(box.database('crash'))\n"
+            "print(box.role('crash')[0])\nraise SystemExit('a cell failed')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    assert done.returncode == 1 and "a cell failed" in done.stderr
+    url, role = done.stdout.split()
+    assert not exists("db", url.rsplit("/", 1)[1]) and not exists("role", role)
