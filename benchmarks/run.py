@@ -1,0 +1,125 @@
+"""Speed figures for the README: run `make benchmark` (or `.venv/bin/python benchmarks/run.py`).
+
+Prints one table; every figure is the median of several runs on this machine. Not a test: nothing here fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scryer_runbook import server
+from scryer_runbook.notebooks import NOTEBOOKS, execute
+from scryer_runbook.project import REPO_ROOT
+from scryer_runbook.sandbox import Sandbox
+
+
+def median_of(runs: int, action) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def embedded_cold() -> None:
+    for template in server.RUNTIME_ROOT.glob("template-*"):
+        shutil.rmtree(template)
+    server.start_server().stop()
+
+
+def embedded_warm() -> None:
+    server.start_server().stop()
+
+
+def reference_initdb_and_start() -> None:
+    """What pytest-postgresql's process fixture does: initdb into a fresh folder, pg_ctl start, stop."""
+    bindir, user = server.find_bindir(), server._run_as()
+    with tempfile.TemporaryDirectory(dir=server.RUNTIME_ROOT) as root:
+        os.chmod(root, 0o755)
+        data = server._private_dir(Path(root) / "data", user)
+        server._run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-N", "--auth=trust"], user)
+        port = server.free_port()
+        server._run([str(bindir / "pg_ctl"), "-D", str(data), "-w", "-o",
+                     f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off", "-l", str(data / "log"), "start"], user,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+        server._run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user)
+
+
+def kernel_start() -> None:
+    from jupyter_client.manager import start_new_kernel  # noqa: PLC0415
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure for the fast figures (default 5)")
+    parser.add_argument("--suite", action="store_true", help="also time `make test` end to end (minutes)")
+    args = parser.parse_args()
+    rows: list[tuple[str, float]] = []
+
+    def row(label: str, seconds: float) -> None:
+        rows.append((label, seconds))
+        print(f"{label:<58} {seconds:8.3f} s", file=sys.stderr, flush=True)  # progress
+
+    cold = median_of(max(3, args.runs // 2), embedded_cold)
+    row("embedded PostgreSQL: cold start + stop (initdb)", cold)
+    warm = median_of(args.runs, embedded_warm)
+    row("embedded PostgreSQL: warm start + stop (template copy)", warm)
+    reference = median_of(max(3, args.runs // 2), reference_initdb_and_start)
+    row("reference: initdb + pg_ctl start + stop", reference)
+    ratio = reference / warm
+
+    srv = server.start_server()
+    os.environ["DATABASE_URL"] = srv.url
+    try:
+        box = Sandbox(srv.url)
+        row("scratch database create + drop", median_of(args.runs * 4, lambda: (box.database("bench"), box.close())))
+        try:
+            from scryer_runbook import doctor  # noqa: PLC0415
+
+            url = box.database("doctor")
+            subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO_ROOT, check=True,
+                           env={**os.environ, "DATABASE_URL": url}, capture_output=True)
+            row("doctor: full triage of a local database (in-process)",
+                median_of(args.runs, lambda: doctor.triage(url, str(REPO_ROOT / "alembic.ini"))))
+            box.close()
+        except ImportError:
+            print("doctor: not available")
+        kernel = median_of(3, kernel_start)
+        row("notebook kernel start-up (python3)", kernel)
+        for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+            seconds = median_of(3, lambda: execute(path))
+            row(f"notebook {path.name} (kernel share {kernel / seconds:.0%})", seconds)
+        with tempfile.TemporaryDirectory() as site:
+            row("mkdocs build --strict (both languages)", median_of(3, lambda: subprocess.run(
+                [str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-q", "-d", site],
+                cwd=REPO_ROOT, check=True, capture_output=True)))
+    finally:
+        srv.stop()
+        del os.environ["DATABASE_URL"]
+    if args.suite:
+        row("make test, end to end (warm virtual environment)", median_of(1, lambda: subprocess.run(
+            ["make", "test"], cwd=REPO_ROOT, check=True, capture_output=True)))
+    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"median of {args.runs} runs (3 for notebooks, builds and cold starts)\n")
+    print("| what | seconds |\n|---|---:|")
+    for label, seconds in rows:
+        print(f"| {label} | {seconds:.3f} |")
+    print(f"| reference / warm start | {ratio:.1f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
