@@ -50,3 +50,25 @@ def test_sandbox_databases_get_the_admin_credentials(scratch):
     url = scratch.database("probe")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT current_database()").fetchone()[0].startswith("scry_")
+
+
+def test_works_for_a_normal_user_too():
+    """Not only as root: an unprivileged account starts its own server under its own temp folder."""
+    import site
+    import subprocess
+    import sys
+
+    assert os.geteuid() == 0, "this test switches to the 'nobody' account, which needs root"
+    # This interpreter may live in root's home; Debian's python3 of the same version reads the venv's packages.
+    python = "/usr/bin/python3"
+    version = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                             text=True).stdout.strip()
+    assert version == str(sys.version_info[:2]), f"{python} is {version}, the venv is {sys.version_info[:2]}"
+    code = ("from scryer_runbook import server; import psycopg; s = server.start_server(); "
+            "print(psycopg.connect(s.url).execute('select 1').fetchone()[0], s.root); s.stop()")
+    done = subprocess.run(["runuser", "-u", "nobody", "--", python, "-c", code], capture_output=True, text=True,
+                          cwd="/tmp", env={"PATH": os.environ["PATH"], "PYTHONPATH": ":".join([*site.getsitepackages(),
+                                                                   str(server.__file__).rsplit("/", 2)[0]])})
+    assert done.returncode == 0, done.stderr
+    one, root = done.stdout.split()
+    assert one == "1" and root.startswith(f"{server.RUNTIME_ROOT.parent}/scryer-runbook-65534/")
