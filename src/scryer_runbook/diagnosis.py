@@ -113,3 +113,67 @@ def matching_revision(url: str, sandbox, project: Path = REPO_ROOT) -> str | Non
             if schema_snapshot(conn) == live:
                 return revision.revision
     return None
+
+
+# already-exists / multiple-heads runbooks -----------------------------------------------------------------------
+
+
+def terse(result):
+    """A CLI result as it reads best at 3 a.m.: traceback frames dropped, the exception lines kept.
+
+    Object addresses (``<... at 0x7f...>`` in `alembic check` output) become ``0x…`` so that the same failure prints
+    the same text on every run.
+    """
+    import re  # noqa: PLC0415 - used only here
+
+    from scryer_runbook.project import Result  # noqa: PLC0415
+
+    kept, frames = [], 0
+    for line in result.output.splitlines():
+        if line.startswith("Traceback (most recent call last):"):
+            frames = 1
+            continue
+        if frames and (line.startswith(" ") or not line.strip() or line.startswith(
+                ("The above exception was", "During handling of the above exception"))):
+            frames += 1
+            continue
+        if frames:
+            kept.append(f"[traceback: {frames} lines omitted]")
+            frames = 0
+        kept.append(line)
+    text = re.sub(r" at 0x[0-9a-f]+", " at 0x…", "\n".join(kept))
+    return Result(result.args, result.returncode, text)
+
+
+def next_revision_id(script: ScriptDirectory, message: str) -> str | None:
+    """A revision id in the project's ``NNN_words`` style (``006_merge_branches``); None if it uses Alembic's random ids.
+
+    Alembic's own ids are random, so a notebook's output would change on every run; this one stays put, and it fits
+    ``alembic_version.version_num`` (varchar 32).
+    """
+    import re  # noqa: PLC0415
+
+    numbers = [match[1] for rev in script.walk_revisions() if (match := re.match(r"(\d+)_", rev.revision))]
+    if not numbers:
+        return None
+    latest = max(numbers, key=int)
+    words = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")
+    return f"{int(latest) + 1:0{len(latest)}d}_{words}"[:32]
+
+
+def single_head_test(project: Path = REPO_ROOT) -> str | None:
+    """pytest-alembic's ``test_single_head_revision`` (run by tests/test_migrations.py) on a project's scripts.
+
+    Returns None when it passes, else its failure text. It reads the scripts only: no database is needed.
+    """
+    from pytest_alembic import runner  # noqa: PLC0415 - a test dependency, imported only when asked for
+    from pytest_alembic.config import Config as TestConfig  # noqa: PLC0415
+    from pytest_alembic.plugin.error import AlembicTestFailure  # noqa: PLC0415
+    from pytest_alembic.tests import test_single_head_revision  # noqa: PLC0415
+
+    with runner(TestConfig(config_options={"file": str(Path(project) / "alembic.ini")})) as alembic_runner:
+        try:
+            test_single_head_revision(alembic_runner)
+        except AlembicTestFailure as failure:
+            return str(failure)
+    return None

@@ -158,3 +158,20 @@ def rewrite_drop_add_as_rename(path: Path, table: str, old: str, new: str) -> No
     downgrade = downgrade.replace('"""Downgrade schema."""', f'"""Downgrade schema."""\n    op.alter_column({table!r}, '
                                                              f'{new!r}, new_column_name={old!r})', 1)
     path.write_text(upgrade + "def downgrade()" + downgrade)
+
+
+# already-exists (runbook notebook) ------------------------------------------------------------------------------
+
+
+def app_ran_create_all(url: str) -> None:
+    """``create_tables_outside_alembic`` from any working directory (a notebook kernel runs in notebooks/).
+
+    The models are imported as ``src.backend.app.models``, which needs the repository root on ``sys.path``.
+    """
+    import sys  # noqa: PLC0415
+
+    from scryer_runbook.project import REPO_ROOT  # noqa: PLC0415
+
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    create_tables_outside_alembic(url)
