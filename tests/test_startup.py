@@ -1,0 +1,210 @@
+"""The container start-up (docker/entrypoint.sh, docker/wait-for-postgres.sh) as real processes on real servers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import psycopg
+import pytest
+
+from scryer_runbook import problems, project, server
+from tests.startup_env import BIN, DOCKER, compose_server, container_env, owner_and_app
+
+HEAD = "004_index_tasks_created_at"
+
+
+def run(args, env, timeout=60) -> tuple[int, str, float]:
+    """(exit code, stdout and stderr interleaved, seconds taken) of a start-up script run in the project folder."""
+    started = time.monotonic()
+    done = subprocess.run([str(arg) for arg in args], cwd=project.REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return done.returncode, done.stdout, time.monotonic() - started
+
+
+def has_version_table(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT to_regclass('public.alembic_version') IS NOT NULL").fetchone()[0]
+
+
+@pytest.fixture
+def roles(scratch):
+    return owner_and_app(scratch)
+
+
+@contextlib.contextmanager
+def server_later(port: int, delay: float, monkeypatch, before=lambda: None):
+    """Start a real server on ``port`` after ``delay`` seconds (after ``before()``), in a thread; stop it at the end."""
+    started = []
+    monkeypatch.setattr(server, "free_port", lambda: port)
+
+    def start():
+        time.sleep(delay)
+        before()
+        started.append(server.start_server())
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    try:
+        yield started
+    finally:
+        thread.join()
+        for srv in started:
+            srv.stop()
+
+
+def test_wait_for_a_server_that_comes_up_late(monkeypatch):
+    port = server.free_port()
+    env = container_env(f"postgresql://{server.SUPERUSER}@127.0.0.1:{port}/postgres", "unused", WAIT_TIMEOUT="30")
+    with server_later(port, 2, monkeypatch):
+        code, output, seconds = run([DOCKER / "wait-for-postgres.sh", "127.0.0.1", port], env)
+    assert code == 0, output
+    assert "PostgreSQL is ready" in output
+    assert seconds >= 2
+
+
+class StartingUp(threading.Thread):
+    """The first moments of a server: every login gets PostgreSQL's FATAL 57P03 "the database system is starting up"
+    (the official image shows it while it initialises, and again when it restarts after its init scripts)."""
+
+    ERROR = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0"
+    NEGOTIATION = (80877103, 80877104)  # SSLRequest, GSSENCRequest: we answer "N" (not supported)
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.listener.settimeout(0.1)
+        self.stopped = threading.Event()
+        self.answered = 0
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                conn, _ = self.listener.accept()
+                with conn:
+                    self.answer(conn)
+        self.listener.close()
+
+    def answer(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        while self.read_packet(conn) in self.NEGOTIATION:
+            conn.sendall(b"N")
+        conn.sendall(b"E" + struct.pack("!I", len(self.ERROR) + 4) + self.ERROR)
+        self.answered += 1
+
+    @staticmethod
+    def read_packet(conn: socket.socket) -> int:
+        """Read one length-prefixed start-up packet; return its code (protocol version or request code)."""
+        length = struct.unpack("!I", conn.recv(4, socket.MSG_WAITALL))[0]
+        return struct.unpack("!I", conn.recv(length - 4, socket.MSG_WAITALL)[:4])[0]
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
+def test_wait_retries_while_the_server_is_starting_up(monkeypatch):
+    port = server.free_port()
+    fake = StartingUp(port)
+    fake.start()
+    env = {**os.environ, "DATABASE_URL": f"postgresql://{server.SUPERUSER}@127.0.0.1:{port}/postgres",
+           "WAIT_TIMEOUT": "30"}
+    with server_later(port, 2, monkeypatch, before=fake.stop):
+        code, output, _ = run([BIN / "scryer-runbook", "wait", "--interval", "0.5"], env)
+    assert code == 0, output
+    assert fake.answered >= 2, "the wait should have met 'starting up' and retried"
+
+
+def test_wait_gives_up_on_a_server_that_never_comes_up(tmp_path):
+    port = server.free_port()  # nothing listens there
+    env = container_env(f"postgresql://scryer_app:s3cr3t-pw@127.0.0.1:{port}/scryer", "unused", WAIT_TIMEOUT="3")
+    code, output, seconds = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], env)
+    assert code != 0
+    assert f"ERROR: PostgreSQL is not ready\nconnection refused by 127.0.0.1:{port}" in output
+    assert problems.runbook_url("not-ready") in output
+    assert 2.5 <= seconds <= 8, seconds
+    assert "s3cr3t-pw" not in output
+    assert not (tmp_path / "app-started").exists()
+
+
+@pytest.mark.parametrize("broken, line", [
+    ({"POSTGRES_PASSWORD": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
+    ({"POSTGRES_DB": "nosuchdb"}, "database 'nosuchdb' does not exist on 127.0.0.1:{port}"),
+], ids=["wrong-password", "missing-database"])
+def test_wait_stops_at_once_on_what_waiting_cannot_fix(roles, tmp_path, broken, line):
+    owner, app = roles
+    env = container_env(app, owner, WAIT_TIMEOUT="30", **broken)
+    code, output, seconds = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], env)
+    assert code != 0
+    assert "ERROR: PostgreSQL is not ready\n" + line.format(user=env["POSTGRES_USER"], port=env["POSTGRES_PORT"]) \
+        in output
+    assert seconds < 10, "a wrong password or a missing database is not worth waiting 30 s for"
+    assert "s3cr3t-pw" not in output and env["POSTGRES_PASSWORD"] not in output
+    assert not (tmp_path / "app-started").exists()
+
+
+def test_skip_migration_starts_the_app_without_migrating(roles, tmp_path):
+    owner, app = roles
+    code, output, _ = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"],
+                          container_env(app, owner, SKIP_MIGRATION="true"))
+    assert code == 0, output
+    assert "migration skipped (SKIP_MIGRATION=true)" in output
+    assert (tmp_path / "app-started").exists()
+    assert not has_version_table(owner)
+
+
+def test_a_failed_migration_stops_the_container_before_the_app(roles, tmp_path):
+    owner, app = roles
+    with psycopg.connect(owner, autocommit=True) as conn:  # what an app's metadata.create_all() leaves behind
+        conn.execute("CREATE TABLE users (id uuid PRIMARY KEY)")
+    code, output, _ = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], container_env(app, owner))
+    assert code == 1
+    assert 'ERROR: [ALEMBIC] Migration failed: relation "users" already exists' in output  # the guide's symptom
+    assert not (tmp_path / "app-started").exists()
+
+
+def test_a_healthy_start_migrates_as_the_owner_and_serves_health_as_the_app():
+    with compose_server() as (owner, app):
+        port = server.free_port()
+        env = container_env(app, owner, APP_PORT=str(port))
+        process = subprocess.Popen(  # the image's ENTRYPOINT and CMD
+            [DOCKER / "entrypoint.sh", sys.executable, "-m", "src.backend.app.main"], cwd=project.REPO_ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            status, report = get_health(port, process)
+        finally:
+            process.terminate()
+            output = process.communicate(timeout=10)[0]
+        assert (status, report) == (200, {"database": "ok", "schema": f"at head {HEAD}", "app": "ok"}), output
+        migration_lines = [line for line in output.splitlines() if "migration" in line.lower()]
+        assert "migration: alembic upgrade head" in migration_lines
+        assert "migration done: database at head" in migration_lines
+        assert "s3cr3t-pw" not in output
+        with psycopg.connect(app) as conn:  # least privilege: rows yes, schema no
+            conn.execute("INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.com', true)")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner of table users"):
+                conn.execute("ALTER TABLE users ADD COLUMN nickname text")
+
+
+def get_health(port: int, process: subprocess.Popen, timeout: float = 30) -> tuple[int, dict]:
+    """GET /health once the app answers (the entrypoint waits and migrates first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
