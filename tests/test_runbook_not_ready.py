@@ -18,9 +18,9 @@ def outputs(nb) -> str:
                      for output in cell.outputs)
 
 
-def databases(admin_url) -> set[str]:
-    with sandbox.admin_connect(admin_url) as conn:
-        return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+def touched_no_sandbox(text: str) -> bool:
+    """Incident mode never creates scratch objects: Runbook.close() reports a cleanup only when it made some."""
+    return "sandbox cleaned up" not in text
 
 
 def refused(url) -> bool:
@@ -134,34 +134,46 @@ def test_incident_missing_database_is_created_with_apply_fix(missing_target):
     assert login.ok and login.session[1] == urls.parse(missing_target).database
 
 
-def test_incident_missing_database_stays_missing_without_apply_fix(missing_target, scratch):
-    before = databases(scratch.admin_url)
+def test_incident_missing_database_stays_missing_without_apply_fix(missing_target):
     nb = execute(NOTEBOOK, {"target_url": missing_target})
     text = outputs(nb)
-    assert "NOT applied" in text and "STILL NOT READY: [database-missing]" in text
-    assert databases(scratch.admin_url) == before
+    assert "NOT applied" in text and "STILL NOT READY: [database-missing]" in text and touched_no_sandbox(text)
     assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
 
 
-def test_incident_stopped_server_is_named_refused_and_nothing_changes(scratch):
+def test_incident_stopped_server_is_named_refused_and_nothing_changes():
     target = f"postgresql://scryer:secret-pw@127.0.0.1:{scenarios.unused_port()}/scryer"
-    before = databases(scratch.admin_url)
     nb = execute(NOTEBOOK, {"target_url": target, "apply_fix": True})  # even allowed to, it has nothing to write
     text = outputs(nb)
     assert "Connection refused" in text and "[refused] connection refused by 127.0.0.1" in text
     assert "ERROR: PostgreSQL is not ready" in text and "STILL NOT READY: [refused]" in text
-    assert "secret-pw" not in text
-    assert databases(scratch.admin_url) == before
+    assert "secret-pw" not in text and touched_no_sandbox(text)
+    assert "incident mode: nothing is reproduced" in text and "CREATE DATABASE" not in text
+    assert refused(target)  # nothing was started in its place
 
 
 def test_incident_healthy_target_diagnosis_writes_nothing(scratch):
     """Diagnosis only attempts connections, and a session that opens is read-only on the server."""
     url = scratch.database("healthy")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE marker (id int)")
-    before = databases(scratch.admin_url)
-    nb = execute(NOTEBOOK, {"target_url": url})
-    assert "nothing to fix" in outputs(nb)
-    assert databases(scratch.admin_url) == before
-    with diagnosis.connect(url) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute("CREATE TABLE marker (id int PRIMARY KEY)")
         conn.execute("INSERT INTO marker VALUES (1)")
+    with diagnosis.connect(url) as conn:
+        before = diagnosis.schema_snapshot(conn), conn.execute("SELECT count(*) FROM marker").fetchone()
+    nb = execute(NOTEBOOK, {"target_url": url, "apply_fix": True})
+    text = outputs(nb)
+    assert "nothing to fix" in text and "OK: logged in as 'postgres'" in text and touched_no_sandbox(text)
+    with diagnosis.connect(url) as conn:
+        assert (diagnosis.schema_snapshot(conn), conn.execute("SELECT count(*) FROM marker").fetchone()) == before
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO marker VALUES (2)")
+
+
+def test_create_database_without_createdb_prints_the_command_instead(scratch, capsys):
+    role, password = scratch.role("app")  # LOGIN only: no CREATEDB
+    url = sandbox.as_role(scenarios.missing_database_url(scratch.admin_url), role, password)
+    assert scenarios.create_database(url, apply=True) is False
+    printed = capsys.readouterr().out
+    assert "could not create it" in printed and "permission denied to create database" in printed
+    assert "CREATE DATABASE" in printed and password not in printed
+    assert diagnosis.attempt(url).problem.kind == "database-missing"
