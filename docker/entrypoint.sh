@@ -5,13 +5,14 @@
 #   3. start the app ("$@"). A failed wait or migration exits non-zero and the app is NOT started.
 # Every migration log line says "migration", so `docker compose logs scryer-dev | grep -i migration` finds them.
 set -euo pipefail
+SKIP_MIGRATION=${SKIP_MIGRATION:-false}
 here=$(dirname "$(readlink -f "$0")")
 
 if ! "$here/wait-for-postgres.sh" "${POSTGRES_HOST:-localhost}" "${POSTGRES_PORT:-5432}"; then
   exit 1  # the script has printed "ERROR: PostgreSQL is not ready" and why
 fi
 
-if [ "${SKIP_MIGRATION:-false}" = true ]; then
+if [ "${SKIP_MIGRATION,,}" = true ]; then  # any case: true, True, TRUE
   echo "migration skipped (SKIP_MIGRATION=true); run it with: docker compose exec scryer-dev alembic upgrade head"
 else
   echo "migration: alembic upgrade head"

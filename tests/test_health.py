@@ -59,7 +59,7 @@ def test_unhealthy_behind_head(roles, target, schema):
 
 
 @pytest.mark.parametrize("change, reason", [
-    ({"port": 1}, "connection refused by 127.0.0.1:1: no server is listening there"),  # nothing listens on port 1
+    ({"host": "127.0.0.1", "port": 1}, "connection refused by 127.0.0.1:1: no server is listening there"),
     ({"password": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
 ], ids=["unreachable", "wrong-password"])
 def test_unhealthy_when_the_database_is_out_of_reach(roles, change, reason):

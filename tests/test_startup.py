@@ -131,23 +131,23 @@ def test_wait_gives_up_on_a_server_that_never_comes_up(tmp_path):
     assert code != 0
     assert f"ERROR: PostgreSQL is not ready\nconnection refused by 127.0.0.1:{port}" in output
     assert problems.runbook_url("not-ready") in output
-    assert 2.5 <= seconds <= 8, seconds
+    assert 2.5 <= seconds < 15, seconds  # the 3 s given, not the default 60 (slack for a loaded machine)
     assert "s3cr3t-pw" not in output
     assert not (tmp_path / "app-started").exists()
 
 
 @pytest.mark.parametrize("broken, line", [
     ({"POSTGRES_PASSWORD": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
-    ({"POSTGRES_DB": "nosuchdb"}, "database 'nosuchdb' does not exist on 127.0.0.1:{port}"),
+    ({"POSTGRES_DB": "nosuchdb"}, "database 'nosuchdb' does not exist on {host}:{port}"),
 ], ids=["wrong-password", "missing-database"])
 def test_wait_stops_at_once_on_what_waiting_cannot_fix(roles, tmp_path, broken, line):
     owner, app = roles
-    env = container_env(app, owner, WAIT_TIMEOUT="30", **broken)
+    env = container_env(app, owner, WAIT_TIMEOUT="60", **broken)
     code, output, seconds = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], env)
     assert code != 0
-    assert "ERROR: PostgreSQL is not ready\n" + line.format(user=env["POSTGRES_USER"], port=env["POSTGRES_PORT"]) \
-        in output
-    assert seconds < 10, "a wrong password or a missing database is not worth waiting 30 s for"
+    reason = line.format(user=env["POSTGRES_USER"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"])
+    assert f"ERROR: PostgreSQL is not ready\n{reason}" in output
+    assert seconds < 20, "a wrong password or a missing database is not worth waiting 60 s for"
     assert "s3cr3t-pw" not in output and env["POSTGRES_PASSWORD"] not in output
     assert not (tmp_path / "app-started").exists()
 

@@ -21,11 +21,12 @@ TRANSIENT = {"refused", "timeout", "starting", "shutting-down", "unresolved", "u
 
 
 def add_arguments(parser, command: str) -> None:
+    # The defaults come from the environment as text: argparse converts them with `type` and names a bad value.
     parser.add_argument("--host", help="connect to this host instead of the configured one")
     parser.add_argument("--port", type=int, help="connect to this port instead of the configured one")
-    parser.add_argument("--timeout", type=float, default=float(os.environ.get("WAIT_TIMEOUT", 60)),
+    parser.add_argument("--timeout", type=float, default=os.environ.get("WAIT_TIMEOUT", "60"),
                         help="give up after this many seconds (env WAIT_TIMEOUT, default 60; 0 = one attempt)")
-    parser.add_argument("--interval", type=float, default=float(os.environ.get("WAIT_INTERVAL", 2)),
+    parser.add_argument("--interval", type=float, default=os.environ.get("WAIT_INTERVAL", "2"),
                         help="seconds between attempts (env WAIT_INTERVAL, default 2)")
 
 
