@@ -90,7 +90,7 @@ class StartingUp(threading.Thread):
         while not self.stopped.is_set():
             with contextlib.suppress(TimeoutError):
                 conn, _ = self.listener.accept()
-                with conn:
+                with conn, contextlib.suppress(OSError, struct.error):  # a client that hung up early
                     self.answer(conn)
         self.listener.close()
 
@@ -107,7 +107,11 @@ class StartingUp(threading.Thread):
         length = struct.unpack("!I", conn.recv(4, socket.MSG_WAITALL))[0]
         return struct.unpack("!I", conn.recv(length - 4, socket.MSG_WAITALL)[:4])[0]
 
-    def stop(self) -> None:
+    def stop_after(self, answers: int, timeout: float = 30) -> None:
+        """Give way to the real server once ``answers`` logins have met "starting up"."""
+        deadline = time.monotonic() + timeout
+        while self.answered < answers and time.monotonic() < deadline:
+            time.sleep(0.1)
         self.stopped.set()
         self.join()
 
@@ -118,7 +122,7 @@ def test_wait_retries_while_the_server_is_starting_up(monkeypatch):
     fake.start()
     env = {**os.environ, "DATABASE_URL": f"postgresql://{server.SUPERUSER}@127.0.0.1:{port}/postgres",
            "WAIT_TIMEOUT": "30"}
-    with server_later(port, 2, monkeypatch, before=fake.stop):
+    with server_later(port, 0, monkeypatch, before=lambda: fake.stop_after(answers=2)):
         code, output, _ = run([BIN / "scryer-runbook", "wait", "--interval", "0.5"], env)
     assert code == 0, output
     assert fake.answered >= 2, "the wait should have met 'starting up' and retried"
