@@ -399,3 +399,148 @@ def app_ran_create_all(url: str) -> None:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     create_tables_outside_alembic(url)
+
+
+# permissions runbook --------------------------------------------------------------------------------------------
+
+import sqlalchemy as _sa  # noqa: E402 - this runbook's section keeps its imports with it
+
+
+def try_as(url: str, *statements: str, commit: bool = False) -> Exception | None:
+    """Run SQL as ``url``'s role through SQLAlchemy, as the app would; printed psql-style, with the error as the app
+    would log it. Stops at the first error and returns it (None when all ran). Rolled back unless ``commit``."""
+    role = urls.parse(url).username
+    engine = create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool)
+    conn = None
+    try:
+        for statement in statements:
+            print(f"{role}=> {statement};")
+            conn = conn or engine.connect()  # a login refused (no CONNECT privilege) fails here, after the prompt
+            result = conn.execute(_sa.text(statement))
+            print(f"OK {result.fetchall()}" if result.returns_rows else
+                  "OK" + (f", {result.rowcount} row(s)" if result.rowcount >= 0 else ""))
+        if commit and conn is not None:
+            conn.commit()
+    except _sa.exc.DBAPIError as error:
+        print(urls.mask_text(f"{type(error).__module__}.{type(error).__name__}: {error}"))
+        return error
+    finally:
+        if conn is not None:
+            conn.close()
+        engine.dispose()
+    return None
+
+
+PROBE_USER = "00000000-0000-4000-8000-000000000001"
+
+
+def app_round_trip(app_url: str) -> Exception | None:
+    """What the app does with every Scryer table: insert, read, update and delete a user and a task (rolled back)."""
+    return try_as(
+        app_url,
+        f"INSERT INTO users (id, username, email) VALUES ('{PROBE_USER}', 'probe', 'probe@example.com')",
+        f"INSERT INTO tasks (id, user_id, title) VALUES (gen_random_uuid(), '{PROBE_USER}', 'probe')",
+        "SELECT count(*) FROM users JOIN tasks ON tasks.user_id = users.id",
+        "UPDATE tasks SET title = 'probed'",
+        "DELETE FROM users",  # ON DELETE CASCADE: the task goes too
+        "SELECT version_num FROM alembic_version",
+    )
+
+
+# autogenerate-drift runbook -------------------------------------------------------------------------------------
+
+import atexit as _atexit  # noqa: E402
+import difflib as _difflib  # noqa: E402
+import shutil as _shutil  # noqa: E402
+import tempfile as _tempfile  # noqa: E402
+
+from scryer_runbook.project import REPO_ROOT as _REPO_ROOT  # noqa: E402
+from scryer_runbook.project import copy_project as _copy_project  # noqa: E402
+
+
+def throwaway_project() -> Path:
+    """A copy of this repository's Alembic project in a new temp folder; removed by ``remove_throwaway`` and, if a
+    cell fails before that, at interpreter exit."""
+    root = Path(_tempfile.mkdtemp(prefix="scryer-runbook-"))
+    _atexit.register(_shutil.rmtree, root, ignore_errors=True)
+    return _copy_project(root / "scryer")
+
+
+def remove_throwaway(project: Path) -> None:
+    _shutil.rmtree(Path(project).parent, ignore_errors=True)
+
+
+def database_at_head_with_a_user(url: str, project: Path) -> None:
+    """The starting point: the database at head (models and database agree) holding one user, ada."""
+    alembic("upgrade", "head", url=url, project=project, check=True)
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', 'ada@example.com')")
+
+
+def model_diff(project: Path, model: str = "user") -> str:
+    """The unified diff of one model between this repository and a project copy (what the developer changed)."""
+    relative = f"src/backend/app/models/{model}.py"
+    before = (_REPO_ROOT / relative).read_text().splitlines(keepends=True)
+    after = (Path(project) / relative).read_text().splitlines(keepends=True)
+    return "".join(_difflib.unified_diff(before, after, f"a/{relative}", f"b/{relative}")).rstrip()
+
+
+def compare_server_default(project: Path, on: bool) -> None:
+    """Set env.py's ``compare_server_default`` in a project copy (Alembic's own default is off; this repo's is on)."""
+    path = Path(project) / "alembic" / "env.py"
+    text = path.read_text()
+    old, new = f"compare_server_default={not on}", f"compare_server_default={on}"
+    if old in text:
+        path.write_text(text.replace(old, new, 1))
+    elif new not in text:
+        raise ValueError(f"compare_server_default not set in {path.name}")
+
+
+def revision_files(project: Path) -> set[Path]:
+    return set((Path(project) / "alembic" / "versions").glob("*.py"))
+
+
+def revision_body(path: Path) -> str:
+    """A revision file from ``def upgrade`` on: what runs, without the header."""
+    text = Path(path).read_text()
+    return text[text.index("def upgrade"):].rstrip()
+
+
+def destructive_operations(path: Path) -> list[str]:
+    """The lines of a revision's upgrade() that throw data away: drop_column / drop_table.
+
+    Autogenerate writes a column rename as add_column + drop_column: such a revision must be edited by a human.
+    """
+    upgrade = Path(path).read_text().split("def downgrade")[0]
+    return [line.strip() for line in upgrade.splitlines() if re.match(r"\s*op\.(drop_column|drop_table)\(", line)]
+
+
+def relax_not_null(path: Path, column: str) -> None:
+    """The tempting "fix" after ``NotNullViolation``: make the added column nullable. The migration then runs, and the
+    dropped column's data is gone."""
+    path = Path(path)
+    text = path.read_text()
+    upgrade, rest = text.split("def downgrade", 1)
+    pattern = rf"(op\.add_column\([^\n]*sa\.Column\({column!r}, [^\n]*nullable=)False"
+    if not re.search(pattern, upgrade):
+        raise ValueError(f"no NOT NULL add_column for {column!r} in {path.name}")
+    path.write_text(re.sub(pattern, r"\1True", upgrade, count=1) + "def downgrade" + rest)
+
+
+def drop_unique_constraint_churn(path: Path, table: str, old: str, new: str) -> None:
+    """Finish a rename edit: autogenerate also drops the old column's UNIQUE constraint and adds an unnamed one on the
+    new column. After ``alter_column(new_column_name=...)`` the constraint simply follows the column, so both are
+    removed, in upgrade() and downgrade() (whose ``drop_constraint(None, ...)`` could not run anyway)."""
+    path = Path(path)
+    key = re.escape(f"{table}_{old}_key")
+    patterns = [
+        rf"\n[ \t]*op\.drop_constraint\(op\.f\('{key}'\), '{table}', type_='unique'\)",
+        rf"\n[ \t]*op\.create_unique_constraint\(None, '{table}', \['{new}'\]\)",
+        r"\n[ \t]*# WARNING: constraint name is None;[^\n]*(\n[ \t]*#[^\n]*)*",
+        rf"\n[ \t]*op\.drop_constraint\(None, '{table}', type_='unique'\)",
+        rf"\n[ \t]*op\.create_unique_constraint\(op\.f\('{key}'\), '{table}', \['{old}'\][^\n]*\)",
+    ]
+    text = path.read_text()
+    for pattern in patterns:
+        text = re.sub(pattern, "", text, count=1)
+    path.write_text(text)
