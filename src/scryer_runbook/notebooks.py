@@ -21,7 +21,7 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 
 _VOLATILE = [
     (re.compile(r"\bscry_[0-9a-f]{6}_([a-z0-9_]+?)_[0-9a-f]{6}\b"), r"scry_\1"),
-    (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:5432"),
+    (re.compile(r"(?<!http://)127\.0\.0\.1:\d+"), "127.0.0.1:5432"),  # not the docs links
     (re.compile(r'(port\s*=?\s*"?)\d{4,5}\b'), r"\g<1>5432"),
     (re.compile(r"/tmp/[\w.-]+(/[\w.-]+)*?(?=/alembic|/src|/notebooks|\b)"), "/tmp/project-copy"),
     (re.compile(re.escape(str(REPO_ROOT))), "."),
@@ -69,23 +69,43 @@ def execute(path: Path, parameters: dict | None = None, timeout: int = 300):
     return nbformat.from_dict(output)
 
 
-def regenerate(paths: list[Path]) -> int:
+def merge_streams(nb) -> None:
+    """One stdout (and one stderr) output per run of prints: how output is chunked varies between runs."""
+    for cell in nb.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            previous = merged[-1] if merged else None
+            if (output.get("output_type") == "stream" and previous is not None
+                    and previous.get("output_type") == "stream" and previous["name"] == output["name"]):
+                previous["text"] += output["text"]
+            else:
+                merged.append(output)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
+def regenerate_one(path: Path) -> str:
+    """Run one notebook in this (worker) process, with the links in its outputs in the notebook's language."""
     import nbformat  # noqa: PLC0415
 
+    os.environ["LANG"] = "zh_CN.UTF-8" if path.name.endswith(".zh.ipynb") else "en_US.UTF-8"
+    started = time.monotonic()
+    nb = execute(path)
+    merge_streams(nb)
+    normalise_notebook(nb)
+    nbformat.write(nb, path)
+    return f"{path.name}: {time.monotonic() - started:.1f} s"
+
+
+def regenerate(paths: list[Path]) -> int:
     embedded = None
     if not os.environ.get("DATABASE_URL"):
         embedded = server.start_server()
         os.environ["DATABASE_URL"] = embedded.url
     try:
-        def one(path: Path) -> str:
-            started = time.monotonic()
-            nb = execute(path)
-            normalise_notebook(nb)
-            nbformat.write(nb, path)
-            return f"{path.name}: {time.monotonic() - started:.1f} s"
-
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            for line in pool.map(one, paths):
+        # Processes, not threads: each sets its own LANG and working directory.
+        with concurrent.futures.ProcessPoolExecutor(2) as pool:
+            for line in pool.map(regenerate_one, [path.resolve() for path in paths]):
                 print(line)
     finally:
         if embedded:

@@ -1,0 +1,110 @@
+"""The already-exists runbook: its helpers, and the notebook pointed at a broken database (incident mode).
+
+With ``apply_fix=True`` the notebook stamps the revision the schema really matches and upgrades, so the database
+ends at head with nothing left for `alembic check`; without it the database is left exactly as it was; and its
+diagnosis runs to the end on a database that refuses every write.
+"""
+
+import psycopg
+import pytest
+
+from scryer_runbook import diagnosis, scenarios
+from scryer_runbook.notebooks import NOTEBOOKS, execute
+from scryer_runbook.project import Result, alembic
+
+NOTEBOOK = NOTEBOOKS / "already-exists.zh.ipynb"
+HEAD = "004_index_tasks_created_at"
+
+
+def outputs(nb) -> str:
+    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                     for output in cell.outputs)
+
+
+def state(url):
+    with diagnosis.connect(url) as conn:
+        return diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn)
+
+
+def head_schema(scratch):
+    url = scratch.database("head")
+    alembic("upgrade", "head", url=url, check=True)
+    return state(url)[0]
+
+
+# helpers ----------------------------------------------------------------------------------------------------------
+
+
+def test_app_ran_create_all_works_outside_the_repository_root(empty_db, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # as a notebook kernel, which runs in notebooks/
+    scenarios.app_ran_create_all(empty_db)
+    with diagnosis.connect(empty_db) as conn:
+        assert diagnosis.app_tables(conn) == ["tasks", "users"] and diagnosis.version_rows(conn) is None
+
+
+def test_terse_keeps_the_exception_lines_and_drops_the_frames(empty_db):
+    scenarios.create_tables_outside_alembic(empty_db)
+    full = alembic("upgrade", "head", url=empty_db)
+    short = diagnosis.terse(full)
+    assert short.returncode == full.returncode == 1 and short.args == full.args
+    assert "psycopg.errors.DuplicateTable: relation \"users\" already exists\n[traceback omitted]\n" in short.output
+    assert ('sqlalchemy.exc.ProgrammingError: (psycopg.errors.DuplicateTable) relation "users" already exists'
+            in short.output)
+    assert "Running upgrade 001_initial -> 002_add_users_table" in short.output
+    assert 'File "' not in short.output and "The above exception" not in short.output
+    assert "CREATE TABLE users" in short.output  # the [SQL: ...] block stays
+    assert len(short.output.splitlines()) < len(full.output.splitlines()) // 3
+
+
+def test_terse_makes_object_addresses_stable():
+    result = Result(["alembic", "check"], 255, "DefaultClause(<sqlalchemy.sql.functions.now at 0x7f0c021fdbd0; now>)")
+    assert diagnosis.terse(result).output == "DefaultClause(<sqlalchemy.sql.functions.now at 0x…; now>)"
+
+
+# the notebook in incident mode ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("broken", ["create_all", "partial_003"])
+def test_incident_with_apply_fix_heals_the_target(broken, empty_db, scratch):
+    if broken == "create_all":
+        scenarios.create_tables_outside_alembic(empty_db)
+        alembic("upgrade", "head", url=empty_db)  # the failed deploy: leaves 001_initial recorded
+        expected_stamp = HEAD
+    else:
+        scenarios.schema_at_revision_without_version(empty_db, "003_add_tasks_table")
+        expected_stamp = "003_add_tasks_table"
+    nb = execute(NOTEBOOK, {"target_url": empty_db, "apply_fix": True})
+    text = outputs(nb)
+    assert f"the live schema matches: {expected_stamp}" in text
+    assert f"$ alembic stamp {expected_stamp}" in text and "NOT applied" not in text
+    assert "healed: the database is at head" in text
+    schema, versions = state(empty_db)
+    assert versions == [HEAD] and schema == head_schema(scratch)
+    assert alembic("check", url=empty_db).returncode == 0
+
+
+def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empty_db):
+    scenarios.schema_at_revision_without_version(empty_db, "002_add_users_table")
+    before = state(empty_db)
+    nb = execute(NOTEBOOK, {"target_url": empty_db})
+    text = outputs(nb)
+    assert state(empty_db) == before
+    assert "NOT applied: apply_fix=False" in text
+    assert "    alembic stamp 002_add_users_table\n    alembic upgrade head" in text
+    assert "alembic stamp head" not in text  # the guide's advice is never what it tells you to run
+    assert "NOT fixed (apply_fix=False): the database records None" in text
+    assert "$ alembic check" not in text  # it would create alembic_version: not run without the opt-in
+
+
+def test_diagnosis_runs_to_the_end_on_a_database_that_refuses_writes(empty_db):
+    """Every step the notebook takes on the target without apply_fix is a read: a read-only database does not mind."""
+    scenarios.create_tables_outside_alembic(empty_db)
+    database = psycopg.conninfo.conninfo_to_dict(empty_db)["dbname"]
+    with psycopg.connect(empty_db, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    with psycopg.connect(empty_db) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute("CREATE TABLE intruder (id int)")  # the setting really bites
+    nb = execute(NOTEBOOK, {"target_url": empty_db})
+    text = outputs(nb)
+    assert "[exit " not in text and "Error" not in text  # no command failed on a write it attempted
+    assert f"the live schema matches: {HEAD}" in text and f"    alembic stamp {HEAD}" in text

@@ -1,0 +1,108 @@
+"""The multiple-heads runbook: its helpers, the notebook in incident mode (a project copy with two heads and a
+database at their parent), and the sandbox mode's promise to leave the repository's own scripts alone."""
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+from scryer_runbook import diagnosis, scenarios
+from scryer_runbook.notebooks import NOTEBOOKS, execute
+from scryer_runbook.project import REPO_ROOT, alembic, copy_project
+
+NOTEBOOK = NOTEBOOKS / "multiple-heads.zh.ipynb"
+PARENT = "004_index_tasks_created_at"
+MERGE = "006_merge_branches"
+
+
+def outputs(nb) -> str:
+    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                     for output in cell.outputs)
+
+
+def revision_files(project: Path) -> list[str]:
+    return sorted(path.name for path in (project / "alembic" / "versions").glob("*.py"))
+
+
+def heads(project: Path) -> list[str]:
+    return sorted(diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini")).get_heads())
+
+
+def state(url):
+    with diagnosis.connect(url) as conn:
+        return diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn)
+
+
+def two_heads(tmp_path, url) -> Path:
+    """A project copy whose history forked at 004, and a database migrated to 004 before the fork."""
+    project = copy_project(tmp_path / "scryer")
+    alembic("upgrade", "head", url=url, project=project, check=True)
+    scenarios.branch_scripts(project)
+    return project
+
+
+# helpers ----------------------------------------------------------------------------------------------------------
+
+
+def test_single_head_test_fails_on_a_fork_and_passes_on_the_repository(tmp_path):
+    project = copy_project(tmp_path / "scryer")
+    assert diagnosis.single_head_test(REPO_ROOT) is None
+    scenarios.branch_scripts(project)
+    failure = diagnosis.single_head_test(project)
+    assert failure.startswith("Expected 1 head revision, found 2")
+    assert "005_add_tasks_priority" in failure and "005_add_users_last_login" in failure
+
+
+def test_next_revision_id_follows_the_project_numbering(tmp_path):
+    assert diagnosis.next_revision_id(diagnosis.scripts(diagnosis.alembic_config()), "Merge branches!") == \
+        "005_merge_branches"
+    project = copy_project(tmp_path / "scryer")
+    scenarios.branch_scripts(project)
+    script = diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini"))
+    assert diagnosis.next_revision_id(script, "merge branches") == MERGE
+    assert len(diagnosis.next_revision_id(script, "x" * 80)) == 32  # alembic_version.version_num is varchar(32)
+    random_ids = SimpleNamespace(walk_revisions=lambda: [SimpleNamespace(revision="ae1027a6acf"),
+                                                         SimpleNamespace(revision="3d4e5f607182")])
+    assert diagnosis.next_revision_id(random_ids, "merge branches") is None
+
+
+# the notebook in incident mode ------------------------------------------------------------------------------------
+
+
+def test_incident_with_apply_fix_merges_and_upgrades(empty_db, tmp_path):
+    project = two_heads(tmp_path, empty_db)
+    nb = execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini"), "apply_fix": True})
+    text = outputs(nb)
+    assert "test_single_head_revision: Expected 1 head revision, found 2" in text
+    assert "healed: one head" in text and "test_single_head_revision: passed" in text
+    assert heads(project) == [MERGE] and f"{MERGE}.py" in revision_files(project)
+    assert state(empty_db)[1] == [MERGE]
+    with diagnosis.connect(empty_db) as conn:  # both branches' migrations really ran
+        assert conn.execute("SELECT to_regclass('tasks'), count(*) FROM information_schema.columns "
+                            "WHERE (table_name, column_name) IN (('tasks', 'priority'), ('users', 'last_login'))"
+                            ).fetchone() == ("tasks", 2)
+    assert alembic("upgrade", "head", url=empty_db, project=project).returncode == 0  # the deploy works again
+
+
+def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empty_db, tmp_path):
+    project = two_heads(tmp_path, empty_db)
+    files, before = revision_files(project), state(empty_db)
+    nb = execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini")})
+    text = outputs(nb)
+    assert revision_files(project) == files and len(heads(project)) == 2
+    assert state(empty_db) == before and before[1] == [PARENT]
+    assert "NOT applied: apply_fix=False" in text
+    assert f"alembic merge -m merge branches --rev-id {MERGE} 005_add_tasks_priority 005_add_users_last_login" in text
+    assert "NOT fixed (apply_fix=False): 2 heads" in text
+
+
+# the notebook in sandbox mode -------------------------------------------------------------------------------------
+
+
+def test_sandbox_mode_works_on_a_copy_and_removes_it():
+    files = revision_files(REPO_ROOT)
+    text = outputs(execute(NOTEBOOK))
+    assert revision_files(REPO_ROOT) == files and heads(REPO_ROOT) == [PARENT]
+    generated = Path(re.search(r"Generating (\S+/006_merge_branches\.py)", text)[1])
+    assert not generated.is_relative_to(REPO_ROOT)
+    assert not generated.parents[2].exists(), "the project copy was not removed"
+    assert "project copy removed" in text
