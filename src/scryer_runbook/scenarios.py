@@ -160,23 +160,6 @@ def rewrite_drop_add_as_rename(path: Path, table: str, old: str, new: str) -> No
     path.write_text(upgrade + "def downgrade()" + downgrade)
 
 
-# already-exists (runbook notebook) ------------------------------------------------------------------------------
-
-
-def app_ran_create_all(url: str) -> None:
-    """``create_tables_outside_alembic`` from any working directory (a notebook kernel runs in notebooks/).
-
-    The models are imported as ``src.backend.app.models``, which needs the repository root on ``sys.path``.
-    """
-    import sys  # noqa: PLC0415
-
-    from scryer_runbook.project import REPO_ROOT  # noqa: PLC0415
-
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    create_tables_outside_alembic(url)
-
-
 # not-ready ------------------------------------------------------------------------------------------------------
 # Real servers in the states the start-up wait meets. Every server started here is stopped when its `with` block
 # ends, also when the block fails, and at interpreter exit if a kernel dies inside one.
