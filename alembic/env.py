@@ -64,6 +64,11 @@ def run_locked_migrations(connection: Connection) -> None:
     connection.commit()
     try:
         run_migrations(connection)
+    except BaseException:
+        # A failure outside a revision's own transaction leaves the session's transaction aborted: roll it back,
+        # or the unlock below fails too and its error hides the real one.
+        connection.rollback()
+        raise
     finally:
         connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
         connection.commit()

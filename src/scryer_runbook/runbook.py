@@ -39,18 +39,20 @@ class Runbook:
         mode = ("sandbox: a scratch database, reproduced, fixed and dropped here" if self.is_sandbox else
                 "incident: read-only diagnosis; fixes " + ("WILL be applied (apply_fix=True)" if self.may_write
                                                            else "are only printed (apply_fix=False)"))
-        print(f"target:  {urls.masked(self.url)}\nproject: {self.project.name}/alembic.ini\nmode:    {mode}")
+        project = ("this repository's alembic.ini" if self.project == projects.REPO_ROOT
+                   else str(self.project / "alembic.ini"))
+        print(f"target:  {urls.masked(self.url)}\nproject: {project}\nmode:    {mode}")
 
     def alembic(self, *args: str, url: str | None = None, project: Path | None = None) -> projects.Result:
         """Run the real `alembic` CLI against the target (or ``url``) and show it as a terminal would."""
         return projects.alembic(*args, url=url or self.url, project=project or self.project).show()
 
-    def reproduce(self, step: Callable, *args) -> None:
-        """Run a reproduce step on the sandbox only; a real target is never broken on purpose."""
+    def reproduce(self, step: Callable, *args):
+        """Run a reproduce step on the sandbox only (returning what it returns); a real target is never broken."""
         if not self.is_sandbox:
             print("skipped: target_url points at a real database, nothing is reproduced there")
-            return
-        step(*args)
+            return None
+        return step(*args)
 
     def fix_alembic(self, *commands: list[str]) -> None:
         """Apply alembic commands when allowed; otherwise print them for a human to run."""
