@@ -106,3 +106,13 @@ def test_sandbox_mode_works_on_a_copy_and_removes_it():
     assert not generated.is_relative_to(REPO_ROOT)
     assert not generated.parents[2].exists(), "the project copy was not removed"
     assert "project copy removed" in text
+
+
+def test_incident_on_a_project_with_one_head_merges_nothing(empty_db, tmp_path):
+    project = copy_project(tmp_path / "scryer")
+    alembic("upgrade", "head", url=empty_db, project=project, check=True)
+    files = revision_files(project)
+    text = outputs(execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini"),
+                                      "apply_fix": True}))
+    assert f"a single head ({PARENT}): nothing to merge" in text and "$ alembic merge" not in text
+    assert revision_files(project) == files and "healed: one head" in text
