@@ -83,7 +83,17 @@ async def run_async_migrations(url: str) -> None:
         await engine.dispose()
 
 
+def load_scripts() -> None:
+    """Load every revision file before touching the database: a broken one fails here, as one line, instead of
+    after Alembic has created (and committed) an empty alembic_version table."""
+    try:
+        context.script.get_heads()
+    except SyntaxError as error:
+        raise CommandError(f"syntax error in {error.filename}, line {error.lineno}: {error.msg}") from None
+
+
 def run_migrations_online() -> None:
+    load_scripts()
     given = config.attributes.get("connection")
     if isinstance(given, Engine):  # as pytest-alembic hands in
         with given.connect() as connection:

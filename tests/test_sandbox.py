@@ -48,3 +48,16 @@ def test_interpreter_exit_cleans_up_after_a_failure():
     assert done.returncode == 1 and "a cell failed" in done.stderr
     url, role = done.stdout.split()
     assert not exists("db", url.rsplit("/", 1)[1]) and not exists("role", role)
+
+
+def test_an_admin_with_createdb_createrole_but_not_superuser_can_run_the_sandbox(scratch):
+    """The README promises CREATEDB + CREATEROLE is enough for DATABASE_URL's role (a CI service, Compose)."""
+    name, password = scratch.role("admin", "CREATEDB", "CREATEROLE")
+    admin_url = sandbox.as_role(os.environ["DATABASE_URL"], name, password)
+    box = sandbox.Sandbox(admin_url)
+    url = box.database("by_admin")
+    owner, _ = box.role("owner")
+    with psycopg.connect(admin_url, autocommit=True) as conn:  # an object of the owner's outside scratch databases
+        conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT SELECT ON TABLES TO PUBLIC')
+    box.close()
+    assert not exists("role", owner) and not exists("db", url.rsplit("/", 1)[1])

@@ -75,6 +75,9 @@ class Sandbox:
         with admin_connect(self.admin_url) as conn:
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} {}").format(
                 sql.Identifier(name), sql.Literal(password), options))
+            # Membership lets a CREATEROLE admin that is not a superuser act for the role (ALTER DEFAULT PRIVILEGES
+            # FOR ROLE, DROP OWNED BY), which PostgreSQL 15 otherwise refuses.
+            conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(name)))
         self.roles.append(name)
         return name, password
 
