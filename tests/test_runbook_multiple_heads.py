@@ -91,7 +91,9 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empt
     assert revision_files(project) == files and len(heads(project)) == 2
     assert state(empty_db) == before and before[1] == [PARENT]
     assert "NOT applied: apply_fix=False" in text
-    assert f"alembic merge -m merge branches --rev-id {MERGE} 005_add_tasks_priority 005_add_users_last_login" in text
+    # (quoted or not: Runbook prints the words joined by spaces today; shlex.join would quote the message)
+    assert re.search(rf"alembic merge -m ['\"]?merge branches['\"]? --rev-id {MERGE} 005_add_tasks_priority "
+                     r"005_add_users_last_login", text)
     assert "NOT fixed (apply_fix=False): 2 heads" in text
 
 
