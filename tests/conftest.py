@@ -22,6 +22,8 @@ def pytest_configure(config):
         server.prune_orphans()
         config._embedded_server = server.start_server()
         os.environ["DATABASE_URL"] = config._embedded_server.url
+    # Incident-mode runbooks keep scratch work off DATABASE_URL unless told; in tests the target is a sandbox too.
+    os.environ.setdefault("SCRYER_SANDBOX_URL", os.environ["DATABASE_URL"])
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -35,9 +35,9 @@ def head_schema(scratch):
 # helpers ----------------------------------------------------------------------------------------------------------
 
 
-def test_app_ran_create_all_works_outside_the_repository_root(empty_db, monkeypatch, tmp_path):
+def test_create_all_works_outside_the_repository_root(empty_db, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # as a notebook kernel, which runs in notebooks/
-    scenarios.app_ran_create_all(empty_db)
+    scenarios.create_tables_outside_alembic(empty_db)
     with diagnosis.connect(empty_db) as conn:
         assert diagnosis.app_tables(conn) == ["tasks", "users"] and diagnosis.version_rows(conn) is None
 

@@ -25,6 +25,7 @@ _VOLATILE = [
     (re.compile(r'(port\s*=?\s*"?)\d{4,5}\b'), r"\g<1>5432"),
     (re.compile(r"/tmp/[\w.-]+(/[\w.-]+)*?(?=/alembic|/src|/notebooks|\b)"), "/tmp/project-copy"),
     (re.compile(re.escape(str(REPO_ROOT))), "."),
+    (re.compile(r" at 0x[0-9a-f]+"), " at 0x…"),
     (re.compile(r"(Create Date: )[\d-]+ [\d:.]+"), r"\g<1>2026-01-01 00:00:00.000000"),
 ]
 

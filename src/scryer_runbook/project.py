@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ class Result:
 
     def show(self) -> Result:
         """Print like a terminal would: the command, then its output (for notebooks)."""
-        print(f"$ {' '.join(self.args)}\n{self.output}".rstrip() + (f"\n[exit {self.returncode}]"
+        print(f"$ {shlex.join(self.args)}\n{self.output}".rstrip() + (f"\n[exit {self.returncode}]"
                                                                      if self.returncode else ""))
         return self
 
@@ -48,7 +49,7 @@ def alembic(*args: str, url: str | None = None, project: Path | str = REPO_ROOT,
     result = run([sys.executable, "-m", "alembic", *args], url=url, cwd=project)
     result.args = ["alembic", *args]
     if check and result.returncode != 0:
-        raise RuntimeError(f"alembic {' '.join(args)} failed with exit {result.returncode}:\n{result.output}")
+        raise RuntimeError(f"{shlex.join(['alembic', *args])} failed with exit {result.returncode}:\n{result.output}")
     return result
 
 

@@ -10,6 +10,8 @@ A notebook runs in one of two modes, chosen by its papermill parameters:
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 from scryer_runbook import project as projects
-from scryer_runbook import urls
+from scryer_runbook import server, urls
 from scryer_runbook.sandbox import Sandbox
 
 
@@ -32,8 +34,14 @@ class Runbook:
 
     @cached_property
     def sandbox(self) -> Sandbox:
-        """Scratch databases and roles on the sandbox server (created on first use only)."""
-        return Sandbox()
+        """Scratch databases and roles (created on first use only).
+
+        In incident mode DATABASE_URL may well point at the broken server itself, so scratch work goes to
+        SCRYER_SANDBOX_URL when set, else to the local embedded server: never to production by accident.
+        """
+        if self.is_sandbox:
+            return Sandbox()
+        return Sandbox(os.environ.get("SCRYER_SANDBOX_URL") or server.shared_server().url)
 
     def describe(self) -> None:
         mode = ("sandbox: a scratch database, reproduced, fixed and dropped here" if self.is_sandbox else
@@ -57,12 +65,12 @@ class Runbook:
     def fix_alembic(self, *commands: list[str]) -> None:
         """Apply alembic commands when allowed; otherwise print them for a human to run."""
         if not self.may_write:
-            self._print_instead(["alembic " + " ".join(command) for command in commands])
+            self._print_instead([shlex.join(["alembic", *command]) for command in commands])
             return
         for command in commands:
             result = self.alembic(*command)
             if result.returncode:
-                raise RuntimeError(f"alembic {' '.join(command)} failed; stopped before the next step")
+                raise RuntimeError(f"{shlex.join(['alembic', *command])} failed; stopped before the next step")
 
     def fix_sql(self, statements: list, url: str | None = None) -> None:
         """Run SQL statements in one transaction when allowed; otherwise print them."""

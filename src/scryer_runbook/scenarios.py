@@ -23,7 +23,9 @@ from scryer_runbook.project import alembic
 
 def create_tables_outside_alembic(url: str) -> None:
     """The usual root cause: the app (or a script) ran ``Base.metadata.create_all()``; no alembic_version."""
-    from src.backend.app.models import Base  # noqa: PLC0415 - the Scryer models, importable from the repo root
+    if str(projects.REPO_ROOT) not in sys.path:  # the models are `src.backend...`; a kernel runs in notebooks/
+        sys.path.insert(0, str(projects.REPO_ROOT))
+    from src.backend.app.models import Base  # noqa: PLC0415
 
     engine = create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool)
     try:
@@ -365,23 +367,6 @@ def run_wait_script(url: str, timeout: int = 3, interval: int = 1):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout + 60)
     return projects.Result([f"WAIT_TIMEOUT={timeout}", f"WAIT_INTERVAL={interval}", script], done.returncode,
                            urls.mask_text(done.stdout))
-
-
-# already-exists (runbook notebook) ------------------------------------------------------------------------------
-
-
-def app_ran_create_all(url: str) -> None:
-    """``create_tables_outside_alembic`` from any working directory (a notebook kernel runs in notebooks/).
-
-    The models are imported as ``src.backend.app.models``, which needs the repository root on ``sys.path``.
-    """
-    import sys  # noqa: PLC0415
-
-    from scryer_runbook.project import REPO_ROOT  # noqa: PLC0415
-
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    create_tables_outside_alembic(url)
 
 
 # permissions runbook --------------------------------------------------------------------------------------------
