@@ -1,0 +1,147 @@
+"""Reproduce steps for the autogenerate-drift runbook: model changes autogenerate gets wrong, in a throwaway project copy."""
+
+from __future__ import annotations
+
+import atexit
+import difflib
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from scryer_runbook.project import REPO_ROOT, alembic, copy_project
+
+
+def edit_model(project: Path, model: str, old: str, new: str) -> None:
+    """Change one line of a model in a project copy, as a developer would before running autogenerate."""
+    path = Path(project) / "src" / "backend" / "app" / "models" / f"{model}.py"
+    text = path.read_text()
+    if old not in text:
+        raise ValueError(f"{old!r} not found in {path.name}")
+    path.write_text(text.replace(old, new, 1))
+
+
+def rename_username_to_login(project: Path) -> None:
+    """A rename: autogenerate cannot see it and proposes drop + add (losing the data)."""
+    edit_model(project, "user", "    username = Column(", "    login = Column(")
+
+
+def add_server_default_to_is_active(project: Path) -> None:
+    """A server default: seen only because env.py turns on compare_server_default (Alembic's default is off)."""
+    edit_model(project, "user", "is_active = Column(Boolean, default=True)",
+               "is_active = Column(Boolean, default=True, server_default=text('true'))")
+    edit_model(project, "user", "from sqlalchemy import Column, String, Boolean",
+               "from sqlalchemy import Column, String, Boolean, text")
+
+
+def latest_revision_file(project: Path) -> Path:
+    """The newest file in the copy's versions folder (the one `alembic revision` just wrote)."""
+    return max((Path(project) / "alembic" / "versions").glob("*.py"), key=lambda p: p.stat().st_mtime_ns)
+
+
+def rewrite_drop_add_as_rename(path: Path, table: str, old: str, new: str) -> None:
+    """The fix for a rename: replace autogenerate's add_column/drop_column pair by alter_column(new_column_name)."""
+    text = path.read_text()
+    upgrade, downgrade = text.split("def downgrade()")
+    upgrade = re.sub(r"\n\s*op\.(add|drop)_column\(.*\)", "", upgrade)
+    upgrade = upgrade.replace('"""Upgrade schema."""', f'"""Upgrade schema."""\n    op.alter_column({table!r}, {old!r}, '
+                                                         f'new_column_name={new!r})', 1)
+    downgrade = re.sub(r"\n\s*op\.(add|drop)_column\(.*\)", "", downgrade)
+    downgrade = downgrade.replace('"""Downgrade schema."""', f'"""Downgrade schema."""\n    op.alter_column({table!r}, '
+                                                             f'{new!r}, new_column_name={old!r})', 1)
+    path.write_text(upgrade + "def downgrade()" + downgrade)
+
+
+
+
+
+
+
+def throwaway_project() -> Path:
+    """A copy of this repository's Alembic project in a new temp folder; removed by ``remove_throwaway`` and, if a
+    cell fails before that, at interpreter exit."""
+    root = Path(tempfile.mkdtemp(prefix="scryer-runbook-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return copy_project(root / "scryer")
+
+
+def remove_throwaway(project: Path) -> None:
+    shutil.rmtree(Path(project).parent, ignore_errors=True)
+
+
+def database_at_head_with_a_user(url: str, project: Path) -> None:
+    """The starting point: the database at head (models and database agree) holding one user, ada."""
+    alembic("upgrade", "head", url=url, project=project, check=True)
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', 'ada@example.com')")
+
+
+def model_diff(project: Path, model: str = "user") -> str:
+    """The unified diff of one model between this repository and a project copy (what the developer changed)."""
+    relative = f"src/backend/app/models/{model}.py"
+    before = (REPO_ROOT / relative).read_text().splitlines(keepends=True)
+    after = (Path(project) / relative).read_text().splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, f"a/{relative}", f"b/{relative}")).rstrip()
+
+
+def compare_server_default(project: Path, on: bool) -> None:
+    """Set env.py's ``compare_server_default`` in a project copy (Alembic's own default is off; this repo's is on)."""
+    path = Path(project) / "alembic" / "env.py"
+    text = path.read_text()
+    old, new = f"compare_server_default={not on}", f"compare_server_default={on}"
+    if old in text:
+        path.write_text(text.replace(old, new, 1))
+    elif new not in text:
+        raise ValueError(f"compare_server_default not set in {path.name}")
+
+
+def revision_files(project: Path) -> set[Path]:
+    return set((Path(project) / "alembic" / "versions").glob("*.py"))
+
+
+def revision_body(path: Path) -> str:
+    """A revision file from ``def upgrade`` on: what runs, without the header."""
+    text = Path(path).read_text()
+    return text[text.index("def upgrade"):].rstrip()
+
+
+def destructive_operations(path: Path) -> list[str]:
+    """The lines of a revision's upgrade() that throw data away: drop_column / drop_table.
+
+    Autogenerate writes a column rename as add_column + drop_column: such a revision must be edited by a human.
+    """
+    upgrade = Path(path).read_text().split("def downgrade")[0]
+    return [line.strip() for line in upgrade.splitlines() if re.match(r"\s*op\.(drop_column|drop_table)\(", line)]
+
+
+def relax_not_null(path: Path, column: str) -> None:
+    """The tempting "fix" after ``NotNullViolation``: make the added column nullable. The migration then runs, and the
+    dropped column's data is gone."""
+    path = Path(path)
+    text = path.read_text()
+    upgrade, rest = text.split("def downgrade", 1)
+    pattern = rf"(op\.add_column\([^\n]*sa\.Column\({column!r}, [^\n]*nullable=)False"
+    if not re.search(pattern, upgrade):
+        raise ValueError(f"no NOT NULL add_column for {column!r} in {path.name}")
+    path.write_text(re.sub(pattern, r"\1True", upgrade, count=1) + "def downgrade" + rest)
+
+
+def drop_unique_constraint_churn(path: Path, table: str, old: str, new: str) -> None:
+    """Finish a rename edit: autogenerate also drops the old column's UNIQUE constraint and adds an unnamed one on the
+    new column. After ``alter_column(new_column_name=...)`` the constraint simply follows the column, so both are
+    removed, in upgrade() and downgrade() (whose ``drop_constraint(None, ...)`` could not run anyway)."""
+    path = Path(path)
+    key = re.escape(f"{table}_{old}_key")
+    patterns = [
+        rf"\n[ \t]*op\.drop_constraint\(op\.f\('{key}'\), '{table}', type_='unique'\)",
+        rf"\n[ \t]*op\.create_unique_constraint\(None, '{table}', \['{new}'\]\)",
+        r"\n[ \t]*# WARNING: constraint name is None;[^\n]*(\n[ \t]*#[^\n]*)*",
+        rf"\n[ \t]*op\.drop_constraint\(None, '{table}', type_='unique'\)",
+        rf"\n[ \t]*op\.create_unique_constraint\(op\.f\('{key}'\), '{table}', \['{old}'\][^\n]*\)",
+    ]
+    text = path.read_text()
+    for pattern in patterns:
+        text = re.sub(pattern, "", text, count=1)
+    path.write_text(text)
