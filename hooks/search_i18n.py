@@ -1,0 +1,85 @@
+"""One search index per language, without code annotation markers.
+
+mkdocs-static-i18n stacks every language's entries into a single ``search/search_index.json``, so a reader of the
+English site searching a pasted error message got the Chinese pages too (often first: they quote the same text).
+After the last language is built, this hook splits that index: ``search/search_index.json`` keeps the default
+language, ``<lang>/search/search_index.json`` gets each other language with its locations made relative to
+``<lang>/``, and every page of that language points Material's ``base`` (where it loads the index from and what
+result links are relative to) at ``<lang>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+
+# Code annotation markers ("alembic current # (1)!") are not content: a "(2)" in the index made a pasted
+# "[Errno -2]" (Lunr reads "-2" as "must not contain 2") exclude every section with two annotations.
+_ANNOTATION = re.compile(r"[ \t]*(?:#|--|//)[ \t]*\(\d+\)!?(?=\n|<|$)")
+_CONFIG = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.S)
+
+
+def _languages(config) -> tuple[str | None, list[str]]:
+    """(the i18n plugin, the prefixes of the non-default languages), e.g. ["en"]."""
+    i18n = config.plugins.get("i18n")
+    if i18n is None:
+        return None, []
+    return i18n, [lang for lang in i18n.build_languages if lang != i18n.default_language]
+
+
+def _page_language(page, others: list[str]) -> str | None:
+    first = page.file.dest_uri.split("/", 1)[0]
+    return first if first in others else None
+
+
+@event_priority(-110)  # after static-i18n's on_post_page
+def on_post_page(output, page, config):
+    _, others = _languages(config)
+    lang = _page_language(page, others)
+    if lang is None:
+        return output
+
+    def rebase(match):
+        data = json.loads(match.group(2))
+        here = posixpath.dirname(page.file.dest_uri) or "."
+        data["base"] = posixpath.relpath(lang, here) + "/"
+        return match.group(1) + json.dumps(data, ensure_ascii=False) + match.group(3)
+
+    return _CONFIG.sub(rebase, output, count=1)
+
+
+@event_priority(-110)  # after static-i18n's on_post_build, which builds the other languages and stacks the index
+def on_post_build(config):
+    i18n, others = _languages(config)
+    if i18n is None or i18n.building:  # an inner, per-language build: the stacked index is written after it
+        return
+    path = Path(config.site_dir) / "search" / "search_index.json"
+    if not path.exists():
+        return
+    index = json.loads(path.read_text(encoding="utf-8"))
+    per_language: dict[str | None, list] = {lang: [] for lang in [None, *others]}
+    seen: dict[str, dict] = {}
+    for doc in index["docs"]:
+        # Locations must be unique (they are the Lunr refs, and the worker's highlighting tables are keyed by them):
+        # a section that repeats its page's location is merged into the first entry.
+        if doc["location"] in seen:
+            first_entry = seen[doc["location"]]
+            first_entry["text"] = " ".join(filter(None, [first_entry["text"], doc["text"]]))
+            continue
+        seen[doc["location"]] = doc
+        doc["text"] = _ANNOTATION.sub("", doc["text"])
+        first = doc["location"].split("/", 1)[0]
+        if first in others:
+            doc["location"] = doc["location"][len(first) + 1:]
+            per_language[first].append(doc)
+        else:
+            per_language[None].append(doc)
+    for lang, docs in per_language.items():
+        target = path if lang is None else Path(config.site_dir) / lang / "search" / "search_index.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps({**index, "docs": docs}, ensure_ascii=False, separators=(",", ":")),
+                          encoding="utf-8")
