@@ -555,6 +555,21 @@ def test_cli_exit_2_when_it_cannot_run(tmp_path):
     assert as_json.returncode == 2 and json.loads(as_json.stdout)["error"].startswith("unsupported driver 'sqlite'")
 
 
+def test_cli_options_in_process(at_head, capsys):
+    from scryer_runbook import cli  # noqa: PLC0415
+
+    assert cli.main(["doctor", "--url", at_head, "--lock-key", "none", "--metadata", "none", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "skip  migration-lock  not checked (--lock-key none)" in out
+    assert "skip  drift           not compared (--metadata none)" in out
+    assert cli.main(["doctor", "--url", at_head, "--metadata", "src.backend.app.models:Base", "--json"]) == 0
+    drift = next(c for c in json.loads(capsys.readouterr().out)["checks"] if c["id"] == "drift")
+    assert drift["summary"] == "the live schema matches the models (src.backend.app.models:Base)"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["doctor", "--lock-key", "x"])
+    assert exit_.value.code == 2 and "--lock-key: not an integer: 'x'" in capsys.readouterr().err
+
+
 def test_language_of_the_links(empty_db, monkeypatch):
     scenarios.create_tables_outside_alembic(empty_db)
     zh = doctor.triage(empty_db, lang="zh")

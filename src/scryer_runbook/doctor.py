@@ -14,6 +14,7 @@ alembic.ini, broken scripts). Passwords are never printed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -175,17 +176,26 @@ def add_arguments(parser, command: str) -> None:
                         "may read and write every table and use their sequences")
     parser.add_argument("--metadata", metavar="MODULE:ATTR", help="the models to compare the live schema with "
                         "(default: env.py's target_metadata; 'none' skips the drift check)")
-    parser.add_argument("--lock-key", default=str(SCRYER_LOCK_KEY), metavar="KEY",
+    parser.add_argument("--lock-key", type=_lock_key, default=SCRYER_LOCK_KEY, metavar="KEY",
                         help="the pg_advisory_lock key env.py migrates under (default: Scryer's; 'none' skips)")
     parser.add_argument("--lang", choices=("zh", "en"), help="language of the runbook links (default: from LANG)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--strict", action="store_true", help="warnings count as findings (exit 1)")
-    parser.add_argument("--connect-timeout", type=int, default=3, metavar="SECONDS")
+    parser.add_argument("--connect-timeout", type=int, default=3, metavar="SECONDS",
+                        help="give up reaching the server after this long (default: 3; libpq's minimum is 2)")
+
+
+def _lock_key(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def run(args) -> int:
-    lock_key = None if args.lock_key.lower() == "none" else int(args.lock_key, 0)
-    report = triage(args.url, Path(args.config), app_role=args.app_role, metadata=args.metadata, lock_key=lock_key,
+    report = triage(args.url, Path(args.config), app_role=args.app_role, metadata=args.metadata, lock_key=args.lock_key,
                     lang=args.lang, connect_timeout=args.connect_timeout, strict=args.strict)
     if args.json:
         print(report.to_json())
