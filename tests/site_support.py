@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -40,6 +42,36 @@ def build_site(site_dir: Path) -> Build:
                            str(REPO_ROOT / "mkdocs.yml"), "--site-dir", str(site_dir)],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     return Build(site_dir, time.monotonic() - started, done.stdout + done.stderr, done.returncode)
+
+
+def shared_dir(tmp_path_factory, worker_id: str) -> Path:
+    """A folder all xdist workers of this session share (the base temp dir's parent under xdist)."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if worker_id != "master" else root
+
+
+def once(directory: Path, name: str, produce) -> dict:
+    """Run ``produce()`` (returning a JSON-able dict) once per session across xdist workers; others reuse it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    result = directory / f"{name}.json"
+    with open(directory / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not result.exists():
+            result.write_text(json.dumps(produce()), encoding="utf-8")
+    return json.loads(result.read_text(encoding="utf-8"))
+
+
+def session_build(tmp_path_factory, worker_id: str) -> Build:
+    """The site, built once per test session (into the session's temp dir, never ./site)."""
+    directory = shared_dir(tmp_path_factory, worker_id)
+
+    def produce():
+        build = build_site(directory / "site")
+        return {"site": str(build.site), "seconds": build.seconds, "output": build.output,
+                "returncode": build.returncode}
+
+    data = once(directory, "site-build", produce)
+    return Build(Path(data["site"]), data["seconds"], data["output"], data["returncode"])
 
 
 def url_prefix(lang: str) -> str:
