@@ -15,7 +15,7 @@ PARAMETERS = {"target_url": "None", "alembic_ini": "None", "apply_fix": "False"}
 # What must never be committed: a password in a URL or setting, a path of the machine that ran the notebook,
 # a scratch name or port the normaliser should have replaced.
 LEAKS = re.compile(r"://[^:/@\s\"']+:(?!\*\*\*)[^@\s\"']+@|PGPASSWORD=\w|/work/|/root/|/home/|/tmp/pytest|"
-                   r"scry_[0-9a-f]{6}_|127\.0\.0\.1:(?!5432\b)\d+")
+                   r"scry_[0-9a-f]{6}_|(?<!http://)127\.0\.0\.1:(?!5432\b)\d+")
 
 
 def load(slug, lang):

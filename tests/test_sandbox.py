@@ -28,16 +28,16 @@ def test_close_drops_databases_and_roles_even_with_open_sessions():
 
 def test_sweep_touches_only_its_own_run(monkeypatch):
     """Two suites on one server: each sweeps its own tag and leaves the other's objects alone."""
-    mine = sandbox.Sandbox()
-    mine.database("mine")
-    monkeypatch.setenv(sandbox.TAG_ENV, "0ther0")
-    theirs = sandbox.Sandbox()
-    theirs.database("theirs")
-    monkeypatch.undo()
-    swept, _ = sandbox.sweep(os.environ["DATABASE_URL"])
-    assert swept == mine.databases and exists("db", theirs.databases[0])
-    theirs.close()
-    mine.databases = []
+    # Tags of their own: sweeping this run's real tag would drop the scratch databases of tests running beside this one.
+    boxes = {}
+    for tag in ("a1a1a1", "b2b2b2"):
+        monkeypatch.setenv(sandbox.TAG_ENV, tag)
+        boxes[tag] = sandbox.Sandbox()
+        boxes[tag].database("suite")
+    swept, _ = sandbox.sweep(os.environ["DATABASE_URL"], tag="a1a1a1")
+    assert swept == boxes["a1a1a1"].databases and exists("db", boxes["b2b2b2"].databases[0])
+    boxes["a1a1a1"].databases = []
+    boxes["b2b2b2"].close()
 
 
 def test_interpreter_exit_cleans_up_after_a_failure():

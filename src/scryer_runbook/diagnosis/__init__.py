@@ -1,0 +1,13 @@
+"""Read-only facts about a database and an Alembic project, shared by the runbooks' Diagnose steps and the doctor.
+
+"Read-only" is enforced by the server, not promised: every connection here runs with
+``default_transaction_read_only=on`` and a read-only transaction, so an accidental write fails with
+``cannot execute ... in a read-only transaction``.
+
+One module per concern; all re-exported here, so a notebook writes ``diagnosis.connect(...)``.
+"""
+
+from scryer_runbook.diagnosis.core import *  # noqa: F403
+from scryer_runbook.diagnosis.privileges import *  # noqa: F403
+from scryer_runbook.diagnosis.readiness import *  # noqa: F403
+from scryer_runbook.diagnosis.revisions import *  # noqa: F403

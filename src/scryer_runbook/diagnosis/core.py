@@ -1,0 +1,110 @@
+"""The read-only connection and the facts every check starts from: schema, version table, scripts, drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, create_engine, pool
+
+from scryer_runbook import urls
+from scryer_runbook.project import REPO_ROOT
+
+READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
+
+# The public schema as the catalog sees it; two databases with equal snapshots have the same tables, columns,
+# defaults, indexes and constraints.
+SCHEMA_SNAPSHOT = """
+    SELECT 'column', table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' '
+           || coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL SELECT 'index', indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL SELECT 'constraint', conrelid::regclass || ' ' || pg_get_constraintdef(oid)
+              FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    ORDER BY 1, 2
+"""
+
+
+def connect(url: str, connect_timeout: int = 5) -> psycopg.Connection:
+    """A connection the server will not let write."""
+    conn = psycopg.connect(urls.libpq(url), options=READ_ONLY_OPTIONS, connect_timeout=connect_timeout)
+    conn.read_only = True
+    return conn
+
+
+def engine(url: str):
+    """A SQLAlchemy engine whose sessions are read-only on the server side (for Alembic's comparisons)."""
+    return create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool,
+                         connect_args={"options": READ_ONLY_OPTIONS, "connect_timeout": 5})
+
+
+def schema_snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    return [row for row in conn.execute(SCHEMA_SNAPSHOT) if "alembic_version" not in row[1]]
+
+
+def version_rows(conn: psycopg.Connection) -> list[str] | None:
+    """The revisions recorded in ``alembic_version``; None when the table does not exist."""
+    if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
+        return None
+    return [row[0] for row in conn.execute("SELECT version_num FROM public.alembic_version ORDER BY 1")]
+
+
+def app_tables(conn: psycopg.Connection) -> list[str]:
+    """Tables in ``public`` other than Alembic's own."""
+    return [row[0] for row in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY 1")]
+
+
+def alembic_config(ini: str | Path = REPO_ROOT / "alembic.ini") -> Config:
+    config = Config(str(ini))
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def scripts(config: Config) -> ScriptDirectory:
+    return ScriptDirectory.from_config(config)
+
+
+def pending_revisions(script: ScriptDirectory, current: list[str]) -> list[str]:
+    """Revisions between the recorded ones and the heads, oldest first (raises if a recorded one is unknown)."""
+    steps = []
+    for head in script.get_heads():
+        for revision in script.iterate_revisions(head, tuple(current) or "base"):
+            if revision.revision not in current and revision.revision not in steps:
+                steps.append(revision.revision)
+    return list(reversed(steps))
+
+
+def drift(url: str, metadata: MetaData) -> list:
+    """What `alembic check` would generate: the live schema against the models (compare_server_default on)."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_server_default": True,
+                                                             "target_metadata": metadata})
+            return compare_metadata(context, metadata)
+    finally:
+        eng.dispose()
+
+
+def matching_revision(url: str, sandbox, project: Path = REPO_ROOT) -> str | None:
+    """The newest revision whose schema equals the live one, found by migrating scratch databases (never ``url``).
+
+    This is what to `alembic stamp` when tables exist but the version table does not, instead of the guide's
+    `stamp head`, which would silently skip every revision the live schema lacks.
+    """
+    from scryer_runbook.project import alembic  # noqa: PLC0415 - runs the real CLI
+
+    with connect(url) as conn:
+        live = schema_snapshot(conn)
+    script = scripts(alembic_config(Path(project) / "alembic.ini"))
+    for revision in script.walk_revisions():  # newest first
+        scratch = sandbox.database("match")
+        alembic("upgrade", revision.revision, url=scratch, project=project, check=True)
+        with connect(scratch) as conn:
+            if schema_snapshot(conn) == live:
+                return revision.revision
+    return None
