@@ -1,4 +1,4 @@
-"""One search index per language, without code annotation markers.
+"""One search index per language, without code annotation markers, with boosted sections.
 
 mkdocs-static-i18n stacks every language's entries into a single ``search/search_index.json``, so a reader of the
 English site searching a pasted error message got the Chinese pages too (often first: they quote the same text).
@@ -6,6 +6,11 @@ After the last language is built, this hook splits that index: ``search/search_i
 language, ``<lang>/search/search_index.json`` gets each other language with its locations made relative to
 ``<lang>/``, and every page of that language points Material's ``base`` (where it loads the index from and what
 result links are relative to) at ``<lang>/``.
+
+Section boosts: Material boosts whole pages only (``search.boost`` in the front matter). A heading written
+``## Title {#anchor data-search-boost="10"}`` boosts its own section, so that a pasted error message lands on the
+section that quotes and explains it (the troubleshooting index's "symptoms" sections), and not on a long page that
+merely contains the same common words.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from mkdocs.plugins import event_priority
 # Code annotation markers ("alembic current # (1)!") are not content: a "(2)" in the index made a pasted
 # "[Errno -2]" (Lunr reads "-2" as "must not contain 2") exclude every section with two annotations.
 _ANNOTATION = re.compile(r"[ \t]*(?:#|--|//)[ \t]*\(\d+\)!?(?=\n|<|$)")
+_HEADING = re.compile(r"<h[1-6]\b[^>]*>")
+_SECTION_BOOSTS: dict[str, float] = {}  # location ("en/troubleshooting/#not-ready-symptoms") -> boost
 _CONFIG = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.S)
 
 
@@ -34,6 +41,15 @@ def _languages(config) -> tuple[str | None, list[str]]:
 def _page_language(page, others: list[str]) -> str | None:
     first = page.file.dest_uri.split("/", 1)[0]
     return first if first in others else None
+
+
+def on_page_content(html, page, config, files):
+    """Remember the boosted headings (Material strips data-search-* attributes from the page afterwards)."""
+    for tag in _HEADING.findall(html):
+        boost, anchor = re.search(r'data-search-boost="([\d.]+)"', tag), re.search(r'\bid="([^"]+)"', tag)
+        if boost and anchor:
+            _SECTION_BOOSTS[f"{page.url}#{anchor.group(1)}"] = float(boost.group(1))
+    return html
 
 
 @event_priority(-110)  # after static-i18n's on_post_page
@@ -72,6 +88,8 @@ def on_post_build(config):
             continue
         seen[doc["location"]] = doc
         doc["text"] = _ANNOTATION.sub("", doc["text"])
+        if doc["location"] in _SECTION_BOOSTS:
+            doc["boost"] = doc.get("boost", 1) * _SECTION_BOOSTS[doc["location"]]
         first = doc["location"].split("/", 1)[0]
         if first in others:
             doc["location"] = doc["location"][len(first) + 1:]

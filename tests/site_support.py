@@ -92,7 +92,7 @@ def page_sources(lang: str) -> dict[str, Path]:
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
                    re.S | re.M)
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*(?:\{[^}]*\})?[ \t]*#*$", re.M)
-SECTION_ID = re.compile(r"^##[ \t]+.*\{#(?P<id>[\w-]+)\}[ \t]*$", re.M)
+SECTION_ID = re.compile(r"^##[ \t]+.*\{#(?P<id>[\w-]+)[^}]*\}[ \t]*$", re.M)
 
 
 def strip_code(markdown: str) -> str:

@@ -184,6 +184,15 @@ def test_each_language_has_its_own_search_index(site):
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
+def test_troubleshooting_symptom_sections_are_boosted(site, lang):
+    """{#anchor data-search-boost="10"} on a heading boosts its section (hooks/search_i18n.py); nothing else is."""
+    boosted = {d["location"]: d.get("boost") for d in load_index(site, lang)["docs"] if "boost" in d}
+    assert boosted == {f"troubleshooting/#{slug}-symptoms": 10.0 for slug in error_texts(lang)}
+    page = (site / url_prefix(lang) / "troubleshooting" / "index.html").read_text(encoding="utf-8")
+    assert "data-search-" not in page
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_error_text_is_searchable(site, lang):
     """Each line quoted on the troubleshooting index is in that language's search index, word for word."""
     index = load_index(site, lang)
@@ -320,7 +329,7 @@ def test_internal_links_and_anchors_resolve(site):
 def test_chinese_headings_get_readable_anchors(site):
     """The default toc slugify drops CJK characters, leaving anchors such as "_1"."""
     # Explicit {#id}s are on purpose: the same id in both languages, for links from other pages.
-    explicit = set(re.findall(r"\{#([\w-]+)\}", "".join(p.read_text(encoding="utf-8")
+    explicit = set(re.findall(r"\{#([\w-]+)[^}]*\}", "".join(p.read_text(encoding="utf-8")
                                                           for p in page_sources("zh").values())))
     checked = 0
     for page in pages_of(site, "zh"):
@@ -508,3 +517,56 @@ def test_backup_example_restores_every_row_and_keeps_constraints(scratch, tmp_pa
     restored = query(url, "SELECT id::text, username, email, is_active FROM users ORDER BY username")
     assert restored == rows
     assert query(url, "SELECT to_regclass('public.users_backup')") == [(None,)]
+
+
+# --- toolchain pitfalls (field notes), each with its fix in mkdocs.yml or hooks/ ---------------------------------
+
+
+def test_notebooks_reach_the_docs_through_the_runbooks_symlink():
+    """Notebooks live outside docs/; a symlink works (mkdocs-gen-files and generated Files do not, with static-i18n)."""
+    link = DOCS / "runbooks"
+    assert link.is_symlink() and link.resolve() == (REPO_ROOT / "notebooks").resolve()
+    for slug in RUNBOOKS:
+        for lang in LANGUAGES:
+            assert (link / f"{slug}.{lang}.ipynb").is_file()
+
+
+def test_mkdocs_jupyter_renders_only_notebooks(tmp_path):
+    """Its default include also matches *.py and *.md (with a jupytext header): only *.ipynb here, no cache."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import File
+
+    config = load_config(str(REPO_ROOT / "mkdocs.yml"))
+    plugin = config.plugins["mkdocs-jupyter"]
+    assert plugin.config["include"] == ["*.ipynb"] and plugin.config["cache"] is False
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "script.py").write_text("# %%\nprint('a script, not a page')\n")
+    (docs / "page.md").write_text("---\njupyter:\n  kernelspec:\n    display_name: Python 3\n    language: python\n"
+                                  "    name: python3\n---\n\n# A page\n")
+    (docs / "book.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+    def included(name):
+        return plugin.should_include(File(name, str(docs), str(tmp_path / "site"), True))
+
+    assert not included("script.py") and not included("page.md") and included("book.ipynb")
+
+
+def test_site_is_built_outside_the_repository(build):
+    """nbmake would collect the .ipynb copies in a built site inside the repository (site/ is ignored too)."""
+    assert REPO_ROOT not in build.site.resolve().parents
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'norecursedirs\s*=\s*\[[^\]]*"site"', pyproject)
+    assert "site/" in (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").split()
+
+
+def test_grants_on_the_troubleshooting_page_are_the_compose_init_script_s():
+    """The least-privilege grants shown for 'permission denied' are the ones docker/initdb/ really runs."""
+    script = " ".join((REPO_ROOT / "docker" / "initdb" / "10-scryer-roles.sh").read_text(encoding="utf-8").split())
+    for lang in LANGUAGES:
+        blocks = [body for info, body in code_blocks((DOCS / "troubleshooting" / f"index.{lang}.md")
+                                                     .read_text(encoding="utf-8")) if info == "sql"]
+        statements = [" ".join(s.split()) for s in " ".join(blocks).split(";") if s.strip()]
+        assert len(statements) == 5
+        for statement in statements:
+            assert statement + ";" in script, f"{statement!r} is not in docker/initdb/10-scryer-roles.sh"
