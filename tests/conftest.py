@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from scryer_runbook import sandbox, server
+from scryer_runbook import project, sandbox, server
 
 
 def pytest_configure(config):
@@ -54,3 +54,17 @@ def scratch():
 def empty_db(scratch):
     """The URL of a new, empty database."""
     return scratch.database("test")
+
+
+@pytest.fixture(scope="session")
+def head_template():
+    """A database migrated to head once per worker, with the real CLI; tests clone it instead of migrating again."""
+    with sandbox.Sandbox() as box:
+        project.alembic("upgrade", "head", url=box.database("head_template"), check=True)
+        yield box.databases[0]
+
+
+@pytest.fixture
+def head_db(scratch, head_template):
+    """The URL of a new database at head (CREATE DATABASE ... TEMPLATE: milliseconds, not an Alembic run)."""
+    return scratch.database("head", template=head_template)

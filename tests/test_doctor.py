@@ -53,9 +53,8 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def at_head(empty_db):
-    alembic("upgrade", "head", url=empty_db, check=True)
-    return empty_db
+def at_head(head_db):
+    return head_db
 
 
 def admin(url: str) -> psycopg.Connection:
@@ -89,19 +88,6 @@ def test_healthy_with_owner_and_app_roles(scratch, empty_db):
     assert_findings(report, {})
     assert report.check("app-role").status == OK and report.check("migration-role").status == OK
     assert report.check("migration-role").summary == f"{roles.owner} owns every object in public and may create there"
-
-
-def test_triage_is_fast(at_head):
-    """Well under a second on a local database. The CPU side is what the doctor controls; the wall-clock bound is
-    loose because test runs share the machine with other workers and servers."""
-    triage(at_head)  # warm: imports, SQLAlchemy's caches
-    runs = []
-    for _ in range(3):
-        cpu = time.process_time()
-        report = triage(at_head)
-        runs.append((report.elapsed, time.process_time() - cpu))
-    assert report.exit_code == 0, report.text()
-    assert min(cpu for _, cpu in runs) < 0.5 and min(wall for wall, _ in runs) < 2.0, runs
 
 
 # reaching the server --------------------------------------------------------------------------------------------

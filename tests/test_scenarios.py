@@ -65,29 +65,27 @@ def test_app_role_without_grants_is_denied_and_guide_grant_does_not_help(empty_d
             app.execute("ALTER TABLE users ADD COLUMN x int")
 
 
-def test_rename_is_drop_add_until_the_migration_is_edited(empty_db, tmp_path):
+def test_rename_is_drop_add_until_the_migration_is_edited(head_db, tmp_path):
     project = copy_project(tmp_path)
-    alembic("upgrade", "head", url=empty_db, project=project, check=True)
     scenarios.rename_username_to_login(project)
-    check = alembic("check", url=empty_db, project=project)
+    check = alembic("check", url=head_db, project=project)
     assert check.returncode != 0 and "remove_column" in check.output and "add_column" in check.output
     alembic("revision", "--autogenerate", "-m", "rename username to login", "--rev-id", "005_rename_login",
-            url=empty_db, project=project, check=True)
+            url=head_db, project=project, check=True)
     scenarios.rewrite_drop_add_as_rename(scenarios.latest_revision_file(project), "users", "username", "login")
-    with psycopg.connect(empty_db) as conn:
+    with psycopg.connect(head_db) as conn:
         conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'kept', 'k@x')")
         conn.commit()
-    alembic("upgrade", "head", url=empty_db, project=project, check=True)
-    assert alembic("check", url=empty_db, project=project).returncode == 0
-    with psycopg.connect(empty_db) as conn:
+    alembic("upgrade", "head", url=head_db, project=project, check=True)
+    assert alembic("check", url=head_db, project=project).returncode == 0
+    with psycopg.connect(head_db) as conn:
         assert conn.execute("SELECT login FROM users").fetchall() == [("kept",)]
 
 
-def test_server_default_change_is_seen_by_check(empty_db, tmp_path):
+def test_server_default_change_is_seen_by_check(head_db, tmp_path):
     project = copy_project(tmp_path)
-    alembic("upgrade", "head", url=empty_db, project=project, check=True)
     scenarios.add_server_default_to_is_active(project)
-    check = alembic("check", url=empty_db, project=project)
+    check = alembic("check", url=head_db, project=project)
     assert check.returncode != 0 and "modify_default" in check.output
 
 
