@@ -699,4 +699,6 @@ def test_site_samples_are_real_output(scratch, empty_db):
     findings = triage(roles.owner_url, app_role=roles.app)
     assert {check.id for check in findings.findings} == {"version-table", "app-role"}
     check_sample("doctor-findings.txt", sample(findings, command, names))
+    findings_zh = doctor.triage(roles.owner_url, None, lang="zh", app_role=roles.app)  # for the 中文 page
+    check_sample("doctor-findings-zh.txt", sample(findings_zh, f"{command} --lang zh", names))
     check_sample("doctor-findings.json", sample(findings, command, names, as_json=True))
