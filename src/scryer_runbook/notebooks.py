@@ -20,11 +20,11 @@ from scryer_runbook.urls import mask_text
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
 _VOLATILE = [
+    (re.compile(re.escape(str(REPO_ROOT))), "."),  # first: the checkout itself may live under /tmp
     (re.compile(r"\bscry_[0-9a-f]{6}_([a-z0-9_]+?)_[0-9a-f]{6}\b"), r"scry_\1"),
     (re.compile(r"(?<!http://)127\.0\.0\.1:\d+"), "127.0.0.1:5432"),  # not the docs links
     (re.compile(r'(port\s*=?\s*"?)\d{4,5}\b'), r"\g<1>5432"),
     (re.compile(r"/tmp/[\w.-]+(/[\w.-]+)*?(?=/alembic|/src|/notebooks|\b)"), "/tmp/project-copy"),
-    (re.compile(re.escape(str(REPO_ROOT))), "."),
     (re.compile(r" at 0x[0-9a-f]+"), " at 0x…"),
     (re.compile(r"(Create Date: )[\d-]+ [\d:.]+"), r"\g<1>2026-01-01 00:00:00.000000"),
 ]
