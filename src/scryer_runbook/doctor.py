@@ -29,9 +29,9 @@ from scryer_runbook.project import REPO_ROOT
 __all__ = ["Check", "Report", "triage", "add_arguments", "run"]
 
 APPLICATION_NAME = "scryer-runbook doctor"  # how the doctor's sessions show up in pg_stat_activity
-EVIDENCE_SHOWN = 4
+EVIDENCE_SHOWN = 4  # per line in the text report; --json has all of it
 CHECKS = ("connection", "server", "scripts", "version-table", "revision", "version-width", "drift", "migration-role",
-          "app-role", "locks", "migration-lock")  # in report order  # per line in the text report; --json has all of it
+          "app-role", "locks", "migration-lock")  # in report order
 
 
 @dataclass
