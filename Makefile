@@ -28,8 +28,11 @@ system-deps:
 		else echo "please install:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
+# Twice as many workers as cores: much of the suite waits on servers and subprocesses.
+WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+
 test: $(INSTALLED) system-deps
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n $(WORKERS)
 
 serve: $(INSTALLED)
 	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
