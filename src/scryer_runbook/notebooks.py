@@ -125,5 +125,6 @@ def run(args) -> int:
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = server.shared_server().url
         print("sandbox server running; stop it later with: scryer-runbook pg stop")
+    root = ["--allow-root"] if os.geteuid() == 0 else []  # containers and CI machines often run as root
     os.execv(sys.executable, [sys.executable, "-m", "jupyter", "lab", str(NOTEBOOKS), "--ip", "127.0.0.1",
-                              "--no-browser"])
+                              "--no-browser", *root])
