@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from site_support import (CHROMIUM, CHROMIUM_ARGS, LANGUAGES, REPO_ROOT, RUNBOOKS, error_texts, once, serve,
+from site_support import (CHROMIUM, CHROMIUM_ARGS, LANGUAGES, REPO_ROOT, error_texts, once, serve,
                           session_build, shared_dir, url_prefix)
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
