@@ -1,7 +1,12 @@
 """The embedded server: real, private, parallel-safe, and gone when stopped."""
 
 import os
+import site
 import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import psycopg
 
@@ -53,22 +58,24 @@ def test_sandbox_databases_get_the_admin_credentials(scratch):
 
 
 def test_works_for_a_normal_user_too():
-    """Not only as root: an unprivileged account starts its own server under its own temp folder."""
-    import site
-    import subprocess
-    import sys
+    """Not only as root: an unprivileged account starts its own server under its own temp folder.
 
-    assert os.geteuid() == 0, "this test switches to the 'nobody' account, which needs root"
-    # This interpreter may live in root's home; Debian's python3 of the same version reads the venv's packages.
-    python = "/usr/bin/python3"
-    version = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
-                             text=True).stdout.strip()
-    assert version == str(sys.version_info[:2]), f"{python} is {version}, the venv is {sys.version_info[:2]}"
-    code = ("from scryer_runbook import server; import psycopg; s = server.start_server(); "
-            "print(psycopg.connect(s.url).execute('select 1').fetchone()[0], s.root); s.stop()")
-    done = subprocess.run(["runuser", "-u", "nobody", "--", python, "-c", code], capture_output=True, text=True,
-                          cwd="/tmp", env={"PATH": os.environ["PATH"], "PYTHONPATH": ":".join([*site.getsitepackages(),
-                                                                   str(server.__file__).rsplit("/", 2)[0]])})
+    As root the check runs as 'nobody'; as a normal user it runs as that user (the same code path).
+    """
+    code = ("from scryer_runbook import server; import psycopg, os; s = server.start_server(); "
+            "print(psycopg.connect(s.url).execute('select 1').fetchone()[0], os.geteuid(), s.root); s.stop()")
+    if os.geteuid() == 0:
+        # This interpreter may live in root's home; Debian's python3 of the same version reads the venv's packages.
+        python = "/usr/bin/python3"
+        version = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                                 text=True).stdout.strip()
+        assert version == str(sys.version_info[:2]), f"{python} is {version}, the venv is {sys.version_info[:2]}"
+        command = ["runuser", "-u", "nobody", "--", python, "-c", code]
+    else:
+        command = [sys.executable, "-c", code]
+    path = ":".join([*site.getsitepackages(), str(Path(server.__file__).parents[1])])
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tempfile.gettempdir(),
+                          env={"PATH": os.environ["PATH"], "PYTHONPATH": path})
     assert done.returncode == 0, done.stderr
-    one, root = done.stdout.split()
-    assert one == "1" and root.startswith(f"{server.RUNTIME_ROOT.parent}/scryer-runbook-65534/")
+    one, uid, root = done.stdout.split()
+    assert one == "1" and uid != "0" and root.startswith(f"{server.RUNTIME_ROOT.parent}/scryer-runbook-{uid}/")
