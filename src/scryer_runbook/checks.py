@@ -56,11 +56,6 @@ class CannotRun(Exception):
     """The doctor cannot triage at all (bad URL, no alembic.ini, broken scripts): exit 2 with this reason."""
 
 
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return urls.mask_text(text.splitlines()[0] if text else type(error).__name__)
-
-
 # The Alembic project ----------------------------------------------------------------------------------------------
 
 
@@ -134,7 +129,7 @@ def load_project(ini: Path, metadata: str | None = None) -> Project:
         config = diagnosis.alembic_config(ini)
         paths = config.get_prepend_sys_paths_list() or []
     except Exception as error:  # noqa: BLE001 - any unreadable ini is a reason not to run
-        raise CannotRun(f"{ini}: not a usable Alembic config: {first_line(error)}") from None
+        raise CannotRun(f"{ini}: not a usable Alembic config: {problems.first_line(error)}") from None
     with project_imports(paths):
         try:
             with warnings.catch_warnings(record=True) as warned:
@@ -144,7 +139,7 @@ def load_project(ini: Path, metadata: str | None = None) -> Project:
                 heads = tuple(script.get_heads())
         except Exception as error:  # noqa: BLE001 - a syntax error, a dangling down_revision, a missing folder
             # Alembic warns "Revision X referenced from ... is not present", then fails with a bare KeyError.
-            reason = str(warned[-1].message) if warned else f"{type(error).__name__}: {first_line(error)}"
+            reason = str(warned[-1].message) if warned else f"{type(error).__name__}: {problems.first_line(error)}"
             raise CannotRun(f"the migration scripts could not be loaded: {urls.mask_text(reason)}") from None
         env_opts, env_error = _env_options(config, script)
         if metadata == "none":
@@ -177,7 +172,7 @@ def _env_options(config, script) -> tuple[dict, str | None]:
     except _Configured:
         return captured, None
     except Exception as error:  # noqa: BLE001 - an env.py without an offline branch, an import that fails
-        return {}, f"{type(error).__name__}: {first_line(error)}"
+        return {}, f"{type(error).__name__}: {problems.first_line(error)}"
     return {}, "env.py never called context.configure()"
 
 
@@ -188,7 +183,7 @@ def _import_metadata(spec: str):
         for part in (attribute or "metadata").split("."):
             target = getattr(target, part)
     except Exception as error:  # noqa: BLE001
-        raise CannotRun(f"--metadata {spec}: {type(error).__name__}: {first_line(error)}") from None
+        raise CannotRun(f"--metadata {spec}: {type(error).__name__}: {problems.first_line(error)}") from None
     return getattr(target, "metadata", target)  # a declarative Base is fine too
 
 
@@ -216,10 +211,10 @@ def check_connection(url: str, connect_timeout: int) -> tuple[psycopg.Connection
         conn = diagnosis.connect(url, connect_timeout=connect_timeout)
     except psycopg.OperationalError as error:
         problem = problems.explain_connect_error(error, urls.parse(url))
-        return None, Check("connection", FAIL, problem.summary, [f"{problem.kind}: {first_line(error)}"],
+        return None, Check("connection", FAIL, problem.summary, [f"{problem.kind}: {problems.first_line(error)}"],
                            problem.runbook)
     except psycopg.Error as error:  # e.g. an unknown option in the URL's query string
-        raise CannotRun(f"could not connect: {first_line(error)}") from None
+        raise CannotRun(f"could not connect: {problems.first_line(error)}") from None
     # A statement that waits for a lock gives up instead of hanging the doctor.
     with conn.transaction():
         conn.execute("SET lock_timeout = '1s'")
@@ -334,7 +329,8 @@ def check_revision(project: Project, facts: Facts, version: Check) -> Check:
     try:
         pending = diagnosis.pending_revisions(project.script, rows)
     except Exception as error:  # noqa: BLE001 - overlapping rows: Alembic cannot resolve them either
-        return Check("revision", SKIP, f"unknown: Alembic cannot resolve the recorded rows ({first_line(error)})")
+        return Check("revision", SKIP,
+                     f"unknown: Alembic cannot resolve the recorded rows ({problems.first_line(error)})")
     if len(project.heads) > 1:
         return Check("revision", SKIP, "not compared with head: the scripts have several heads (see scripts)",
                      [f"not applied: {', '.join(pending) or '(none)'}"])

@@ -156,12 +156,12 @@ def _guarded(check_id: str, function, *args) -> Check:
     try:
         return function(*args)
     except psycopg.errors.InsufficientPrivilege as error:
-        return Check(check_id, FAIL, f"could not check: {checks.first_line(error)}", [], "permissions")
+        return Check(check_id, FAIL, f"could not check: {problems.first_line(error)}", [], "permissions")
     except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as error:
         return Check(check_id, FAIL, "could not check: waited too long for a lock (see locks)",
-                     [checks.first_line(error)], "run-migrations")
+                     [problems.first_line(error)], "run-migrations")
     except Exception as error:  # noqa: BLE001 - reported, not raised: the other checks still run
-        return Check(check_id, WARN, f"could not check: {type(error).__name__}: {checks.first_line(error)}")
+        return Check(check_id, WARN, f"could not check: {type(error).__name__}: {problems.first_line(error)}")
 
 
 # The command line ------------------------------------------------------------------------------------------------

@@ -75,6 +75,12 @@ _CONNECT_PATTERNS = [
 ]
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line with any password masked (its class name when it has no text)."""
+    text = str(error).strip()
+    return mask_text(text.splitlines()[0] if text else type(error).__name__)
+
+
 def explain_connect_error(error: Exception, url) -> Problem:
     """Name a failed connection. ``url`` is a parsed SQLAlchemy URL; its password is never used here."""
     text = str(error)
@@ -83,8 +89,8 @@ def explain_connect_error(error: Exception, url) -> Problem:
     for kind, pattern, summary, runbook in _CONNECT_PATTERNS:
         if re.search(pattern, text):
             return Problem(kind, summary.format(**where), runbook)
-    first_line = mask_text(text.strip().splitlines()[0] if text.strip() else type(error).__name__)
-    return Problem("connect-failed", f"could not connect to {where['host']}:{where['port']}: {first_line}", "not-ready")
+    return Problem("connect-failed", f"could not connect to {where['host']}:{where['port']}: {first_line(error)}",
+                   "not-ready")
 
 
 def explain(error: BaseException, url=None) -> Problem | None:

@@ -65,7 +65,7 @@ class Runbook:
     def fix_alembic(self, *commands: list[str]) -> None:
         """Apply alembic commands when allowed; otherwise print them for a human to run."""
         if not self.may_write:
-            self._print_instead([shlex.join(["alembic", *command]) for command in commands])
+            print_instead([shlex.join(["alembic", *command]) for command in commands])
             return
         for command in commands:
             result = self.alembic(*command)
@@ -79,19 +79,21 @@ class Runbook:
             rendered = [statement if isinstance(statement, str) else statement.as_string(conn)
                         for statement in statements]
             if not self.may_write:
-                self._print_instead([f"{line};" for line in rendered], f"psql {urls.masked(url)!r}")
+                print_instead([f"{line};" for line in rendered], f"psql {urls.masked(url)!r}")
                 return
             for line in rendered:
                 print(f"{line};")
                 conn.execute(line)
-
-    def _print_instead(self, lines: list[str], where: str = "") -> None:
-        print("NOT applied: apply_fix=False and the target is not a sandbox. To apply, run"
-              + (f" in {where}" if where else "") + ":")
-        print("\n".join(f"    {line}" for line in lines))
 
     def close(self) -> None:
         """Drop the scratch databases and roles (also runs at kernel exit if a cell failed before this)."""
         if "sandbox" in self.__dict__:
             self.sandbox.close()
             print("sandbox cleaned up")
+
+
+def print_instead(lines: list[str], where: str = "") -> None:
+    """What a fix would have run, for a human to run: incident mode without apply_fix=True writes nothing."""
+    print("NOT applied: apply_fix=False and the target is not a sandbox. To apply, run"
+          + (f" in {where}" if where else "") + ":")
+    print("\n".join(f"    {line}" for line in lines))

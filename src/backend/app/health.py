@@ -25,8 +25,7 @@ def reason(error: Exception, url: URL) -> str:
     problem = problems.explain(error, url)
     if problem:
         return problem.summary
-    text = str(getattr(error, "orig", None) or error).strip()
-    return urls.mask_text(text.splitlines()[0] if text else type(error).__name__)
+    return problems.first_line(getattr(error, "orig", None) or error)
 
 
 def check(url: URL, heads: tuple[str, ...]) -> tuple[bool, dict[str, str]]:

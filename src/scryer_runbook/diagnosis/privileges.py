@@ -9,12 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-
-
-# What a role may do on the current database, its public schema and each table and sequence, read from the catalog
-# (has_*_privilege answer for roles other than the one connected, so the owner's connection can check the app's).
-
-
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")  # what a DML-only app role needs on every table
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")  # nextval() for SERIAL/identity columns, currval()
 

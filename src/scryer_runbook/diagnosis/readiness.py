@@ -17,10 +17,6 @@ from scryer_runbook.diagnosis.core import connect
 from scryer_runbook.project import Result
 
 
-# Readiness, the way the start-up wait sees it (pg_isready) and the way the app does (a real login). Both only
-# attempt connections; a session that does open is read-only as above.
-
-
 
 PG_ISREADY_EXIT = {0: "accepting connections", 1: "rejecting connections (up, but refusing sessions)",
                    2: "no response", 3: "no attempt (bad parameters)"}

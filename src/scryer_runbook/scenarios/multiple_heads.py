@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from scryer_runbook.project import alembic
-
 
 BRANCHES = {  # two developers, one parent: each adds a column in a new revision
     "005_add_tasks_priority": ("add tasks.priority", "tasks", "priority"),

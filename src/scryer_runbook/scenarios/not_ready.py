@@ -22,6 +22,7 @@ from psycopg import sql
 from scryer_runbook import project as projects
 from scryer_runbook import sandbox as sandboxes
 from scryer_runbook import server, urls
+from scryer_runbook.runbook import print_instead
 
 
 def unused_port() -> int:
@@ -182,7 +183,7 @@ def create_database(url: str, apply: bool) -> bool:
     rendered = statement.as_string(None)
     command = f"psql {urls.masked(maintenance)!r} -c '{rendered}'"
     if not apply:
-        print(f"NOT applied: apply_fix=False and the target is not a sandbox. To apply, run:\n    {command}")
+        print_instead([command])
         return False
     try:
         with psycopg.connect(maintenance, autocommit=True, connect_timeout=10) as conn:
