@@ -17,7 +17,7 @@ import urllib.request
 import psycopg
 import pytest
 
-from scryer_runbook import problems, project, server
+from scryer_runbook import problems, project, scenarios, server
 from tests.startup_env import BIN, DOCKER, compose_server, container_env, owner_and_app
 
 HEAD = "004_index_tasks_created_at"
@@ -42,15 +42,14 @@ def roles(scratch):
 
 
 @contextlib.contextmanager
-def server_later(port: int, delay: float, monkeypatch, before=lambda: None):
+def server_later(port: int, delay: float, before=lambda: None):
     """Start a real server on ``port`` after ``delay`` seconds (after ``before()``), in a thread; stop it at the end."""
     started = []
-    monkeypatch.setattr(server, "free_port", lambda: port)
 
     def start():
         time.sleep(delay)
         before()
-        started.append(server.start_server())
+        started.append(server.start_server(port=port))
 
     thread = threading.Thread(target=start)
     thread.start()
@@ -62,10 +61,10 @@ def server_later(port: int, delay: float, monkeypatch, before=lambda: None):
             srv.stop()
 
 
-def test_wait_for_a_server_that_comes_up_late(monkeypatch):
-    port = server.free_port()
+def test_wait_for_a_server_that_comes_up_late():
+    port = scenarios.unused_port()
     env = container_env(f"postgresql://{server.SUPERUSER}@127.0.0.1:{port}/postgres", "unused", WAIT_TIMEOUT="30")
-    with server_later(port, 2, monkeypatch):
+    with server_later(port, 2):
         code, output, seconds = run([DOCKER / "wait-for-postgres.sh", "127.0.0.1", port], env)
     assert code == 0, output
     assert "PostgreSQL is ready" in output
@@ -116,20 +115,20 @@ class StartingUp(threading.Thread):
         self.join()
 
 
-def test_wait_retries_while_the_server_is_starting_up(monkeypatch):
-    port = server.free_port()
+def test_wait_retries_while_the_server_is_starting_up():
+    port = scenarios.unused_port()
     fake = StartingUp(port)
     fake.start()
     env = {**os.environ, "DATABASE_URL": f"postgresql://{server.SUPERUSER}@127.0.0.1:{port}/postgres",
            "WAIT_TIMEOUT": "30"}
-    with server_later(port, 0, monkeypatch, before=lambda: fake.stop_after(answers=2)):
+    with server_later(port, 0, before=lambda: fake.stop_after(answers=2)):
         code, output, _ = run([BIN / "scryer-runbook", "wait", "--interval", "0.5"], env)
     assert code == 0, output
     assert fake.answered >= 2, "the wait should have met 'starting up' and retried"
 
 
 def test_wait_gives_up_on_a_server_that_never_comes_up(tmp_path):
-    port = server.free_port()  # nothing listens there
+    port = scenarios.unused_port()  # nothing listens there
     env = container_env(f"postgresql://scryer_app:s3cr3t-pw@127.0.0.1:{port}/scryer", "unused", WAIT_TIMEOUT="3")
     code, output, seconds = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], env)
     assert code != 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import random
 import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -26,8 +28,17 @@ from scryer_runbook.runbook import print_instead
 
 
 def unused_port() -> int:
-    """A loopback port nothing listens on (bound, then released): connecting there is refused."""
-    return server.free_port()
+    """A loopback port nothing listens on, below the kernel's ephemeral range.
+
+    ``server.free_port()`` (and so every server started meanwhile, by this process or a parallel test worker) takes
+    its ports from the ephemeral range; a port below it stays refused until someone starts a server on it on purpose.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(max(1024, low - 8192), low)
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
 
 
 @contextlib.contextmanager
