@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +13,7 @@ import urllib.request
 import psycopg
 import pytest
 
-from scryer_runbook import problems, project, scenarios, server
+from scryer_runbook import problems, project, scenarios, server, urls
 from tests.startup_env import BIN, DOCKER, compose_server, container_env, owner_and_app
 
 HEAD = "004_index_tasks_created_at"
@@ -41,90 +37,25 @@ def roles(scratch):
     return owner_and_app(scratch)
 
 
-@contextlib.contextmanager
-def server_later(port: int, delay: float, before=lambda: None):
-    """Start a real server on ``port`` after ``delay`` seconds (after ``before()``), in a thread; stop it at the end."""
-    started = []
-
-    def start():
-        time.sleep(delay)
-        before()
-        started.append(server.start_server(port=port))
-
-    thread = threading.Thread(target=start)
-    thread.start()
-    try:
-        yield started
-    finally:
-        thread.join()
-        for srv in started:
-            srv.stop()
-
-
 def test_wait_for_a_server_that_comes_up_late():
-    port = scenarios.unused_port()
-    env = container_env(f"postgresql://{server.SUPERUSER}@127.0.0.1:{port}/postgres", "unused", WAIT_TIMEOUT="30")
-    with server_later(port, 2):
-        code, output, seconds = run([DOCKER / "wait-for-postgres.sh", "127.0.0.1", port], env)
+    with scenarios.late_server(delay=2) as late:
+        env = container_env(late.url, "unused", WAIT_TIMEOUT="30")
+        code, output, seconds = run([DOCKER / "wait-for-postgres.sh", "127.0.0.1", late.port], env)
     assert code == 0, output
     assert "PostgreSQL is ready" in output
     assert seconds >= 2
 
 
-class StartingUp(threading.Thread):
-    """The first moments of a server: every login gets PostgreSQL's FATAL 57P03 "the database system is starting up"
-    (the official image shows it while it initialises, and again when it restarts after its init scripts)."""
-
-    ERROR = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0"
-    NEGOTIATION = (80877103, 80877104)  # SSLRequest, GSSENCRequest: we answer "N" (not supported)
-
-    def __init__(self, port: int):
-        super().__init__(daemon=True)
-        self.listener = socket.create_server(("127.0.0.1", port))
-        self.listener.settimeout(0.1)
-        self.stopped = threading.Event()
-        self.answered = 0
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            with contextlib.suppress(TimeoutError):
-                conn, _ = self.listener.accept()
-                with conn, contextlib.suppress(OSError, struct.error):  # a client that hung up early
-                    self.answer(conn)
-        self.listener.close()
-
-    def answer(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
-        while self.read_packet(conn) in self.NEGOTIATION:
-            conn.sendall(b"N")
-        conn.sendall(b"E" + struct.pack("!I", len(self.ERROR) + 4) + self.ERROR)
-        self.answered += 1
-
-    @staticmethod
-    def read_packet(conn: socket.socket) -> int:
-        """Read one length-prefixed start-up packet; return its code (protocol version or request code)."""
-        length = struct.unpack("!I", conn.recv(4, socket.MSG_WAITALL))[0]
-        return struct.unpack("!I", conn.recv(length - 4, socket.MSG_WAITALL)[:4])[0]
-
-    def stop_after(self, answers: int, timeout: float = 30) -> None:
-        """Give way to the real server once ``answers`` logins have met "starting up"."""
-        deadline = time.monotonic() + timeout
-        while self.answered < answers and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self.stopped.set()
-        self.join()
-
-
 def test_wait_retries_while_the_server_is_starting_up():
-    port = scenarios.unused_port()
-    fake = StartingUp(port)
-    fake.start()
-    env = {**os.environ, "DATABASE_URL": f"postgresql://{server.SUPERUSER}@127.0.0.1:{port}/postgres",
-           "WAIT_TIMEOUT": "30"}
-    with server_later(port, 0, before=lambda: fake.stop_after(answers=2)):
-        code, output, _ = run([BIN / "scryer-runbook", "wait", "--interval", "0.5"], env)
+    """A real server in archive recovery answers FATAL 57P03 "the database system is starting up" (as the official
+    image does while it initialises) for a few seconds, then accepts: the wait says why it waits, and succeeds."""
+    with scenarios.server_in_state("starting", restore_seconds=1) as url:
+        env = {**os.environ, "DATABASE_URL": url, "WAIT_TIMEOUT": "30"}
+        code, output, _ = run([BIN / "scryer-runbook", "wait", "--interval", "0.2"], env)
     assert code == 0, output
-    assert fake.answered >= 2, "the wait should have met 'starting up' and retried"
+    host, port = urls.parse(url).host, urls.parse(url).port
+    assert output.count(f"waiting: the server at {host}:{port} is still starting up") == 1, output
+    assert output.rstrip().endswith("accepts connections"), output
 
 
 def test_wait_gives_up_on_a_server_that_never_comes_up(tmp_path):

@@ -47,6 +47,7 @@ def run(args) -> int:
     url = app_url()
     url = url.set(host=args.host or url.host, port=args.port or url.port)
     deadline = time.monotonic() + args.timeout
+    waiting_for = None
     while True:
         # libpq counts connect_timeout in whole seconds and treats anything below 2 as 2.
         timeout = max(2, round(deadline - time.monotonic()))
@@ -60,4 +61,7 @@ def run(args) -> int:
         if problem.kind not in TRANSIENT or time.monotonic() + args.interval > deadline:
             print("ERROR: PostgreSQL is not ready", problem.line(), sep="\n", file=sys.stderr)
             return 1
+        if problem.line() != waiting_for:  # say why it waits, once per reason, not once per attempt
+            waiting_for = problem.line()
+            print(f"waiting: {waiting_for}", file=sys.stderr, flush=True)
         time.sleep(args.interval)

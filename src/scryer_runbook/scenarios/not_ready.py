@@ -105,8 +105,11 @@ NOT_ACCEPTING_STATES = {
 
 
 @contextlib.contextmanager
-def server_in_state(state: str):
+def server_in_state(state: str, restore_seconds: int = 300):
     """A real server that answers but refuses new sessions, in one of ``NOT_ACCEPTING_STATES``; yields its URL.
+
+    In ``starting`` each WAL restore attempt takes ``restore_seconds`` and then fails; after a few attempts recovery
+    ends and the server accepts sessions (a few seconds for ``restore_seconds=1``; never, in practice, by default).
 
     "not yet accepting connections" (a hot standby before it is consistent) is not made here: it needs WAL
     streaming from a primary and is not deterministic; ``starting`` shows the same kind of wait.
@@ -123,7 +126,7 @@ def server_in_state(state: str):
                 session = psycopg.connect(srv.url, autocommit=True)
                 server._run([*pg_ctl, "-m", "smart", "-W", "stop"], user)  # noqa: SLF001
             else:
-                signal, setting = (("recovery.signal", "restore_command = 'sleep 300'") if state == "starting"
+                signal, setting = (("recovery.signal", f"restore_command = 'sleep {restore_seconds:d}; false'") if state == "starting"
                                    else ("standby.signal", "hot_standby = off"))
                 for name, text in ((signal, ""), ("postgresql.auto.conf", None)):
                     path = srv.datadir / name
