@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from site_support import FENCE, HEADING, code_blocks, page_sources, strip_code
+from site_support import FENCE, HEADING, REPO_ROOT, code_blocks, page_sources, strip_code
 
 ZH, EN = page_sources("zh"), page_sources("en")
 PAGES = sorted(set(ZH) | set(EN))
@@ -108,3 +108,22 @@ def test_parity_checks_can_fail():
     assert code_blocks(sample) != code_blocks(changed)
     assert links(sample) != links(changed)
     assert FENCE.search(sample)
+
+
+def test_the_readme_exists_in_both_languages_with_the_same_structure():
+    """README.md and README.zh.md are one document in two languages: same headings, commands, links and tables.
+
+    Shell comments are translated, each edition runs its own language's notebook, and only the language switch at
+    the top links differently."""
+    en = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    zh = (REPO_ROOT / "README.zh.md").read_text(encoding="utf-8")
+    assert headings(zh) == headings(en)
+    def commands(markdown: str) -> list[tuple[str, str]]:
+        return [(info, re.sub(r"[ \t]+#[^\n]*", "", body).replace(".zh.ipynb", ".en.ipynb"))
+                for info, body in code_blocks(markdown)]
+
+    assert commands(zh) == commands(en)
+    assert len(TABLE_ROW.findall(strip_code(zh))) == len(TABLE_ROW.findall(strip_code(en)))
+    switch = {"README.md", "README.zh.md"}
+    assert [t for t in links(zh) if t not in switch] == [t for t in links(en) if t not in switch]
+    assert "README.zh.md" in links(en) and "README.md" in links(zh)
