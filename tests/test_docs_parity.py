@@ -110,6 +110,12 @@ def test_parity_checks_can_fail():
     assert FENCE.search(sample)
 
 
+def readme_commands(markdown: str) -> list[tuple[str, str]]:
+    """Code blocks without shell comments, with each edition's notebook language made the same."""
+    return [(info, re.sub(r"[ \t]+#[^\n]*", "", body).replace(".zh.ipynb", ".en.ipynb"))
+            for info, body in code_blocks(markdown)]
+
+
 def test_the_readme_exists_in_both_languages_with_the_same_structure():
     """README.md and README.zh.md are one document in two languages: same headings, commands, links and tables.
 
@@ -118,11 +124,7 @@ def test_the_readme_exists_in_both_languages_with_the_same_structure():
     en = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     zh = (REPO_ROOT / "README.zh.md").read_text(encoding="utf-8")
     assert headings(zh) == headings(en)
-    def commands(markdown: str) -> list[tuple[str, str]]:
-        return [(info, re.sub(r"[ \t]+#[^\n]*", "", body).replace(".zh.ipynb", ".en.ipynb"))
-                for info, body in code_blocks(markdown)]
-
-    assert commands(zh) == commands(en)
+    assert readme_commands(zh) == readme_commands(en)
     assert len(TABLE_ROW.findall(strip_code(zh))) == len(TABLE_ROW.findall(strip_code(en)))
     switch = {"README.md", "README.zh.md"}
     assert [t for t in links(zh) if t not in switch] == [t for t in links(en) if t not in switch]
