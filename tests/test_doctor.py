@@ -538,7 +538,7 @@ def test_cli_exit_2_when_it_cannot_run(tmp_path):
     assert cli.stderr.strip().endswith(f"could not run: {tmp_path / 'alembic.ini'}: no such file (pass -c "
                                        "path/to/alembic.ini)")
     as_json = run_cli("--json", "--url", "sqlite:///x.db")
-    assert as_json.returncode == 2 and json.loads(as_json.stdout)["error"].startswith("unsupported driver 'sqlite'")
+    assert as_json.returncode == 2 and json.loads(as_json.stdout)["error"].startswith("unsupported driver 'sqlite' in --url")
 
 
 def test_cli_options_in_process(at_head, capsys):
@@ -574,7 +574,7 @@ def break_a_revision(project: Path, old: str, new: str) -> None:
 
 @pytest.mark.parametrize("how, reason", [
     ("no DATABASE_URL", "DATABASE_URL is not set (environment or .env)"),
-    ("bad URL", "unsupported driver 'mysql'"),
+    ("bad URL", "unsupported driver 'mysql' in --url"),
     ("no alembic.ini", "no such file (pass -c path/to/alembic.ini)"),
     ("syntax error", "the migration scripts could not be loaded: SyntaxError"),
     ("dangling down_revision", "the migration scripts could not be loaded: Revision 002_deleted referenced from "

@@ -113,7 +113,7 @@ def triage(url: str | None = None, alembic_ini: str | Path | None = None, *, app
     ini = Path(alembic_ini) if alembic_ini else REPO_ROOT / "alembic.ini"
     report = Report("(no URL)", str(ini), lang or problems.default_lang(), strict=strict)
     try:
-        parsed = urls.parse(url or urls.database_url())
+        parsed = urls.parse(url, "--url") if url else urls.parse(urls.database_url())
         report.target = urls.masked(parsed.set(drivername="postgresql"))
         if "application_name" not in parsed.query:
             parsed = parsed.update_query_dict({"application_name": APPLICATION_NAME})

@@ -32,14 +32,16 @@ def database_url(env_file: str | Path = ".env") -> str:
     return url
 
 
-def parse(url: str | URL) -> URL:
-    """Parse a PostgreSQL URL and point it at psycopg 3 (``postgresql+asyncpg://`` from the guide included)."""
+def parse(url: str | URL, source: str = "DATABASE_URL") -> URL:
+    """Parse a PostgreSQL URL and point it at psycopg 3 (``postgresql+asyncpg://`` from the guide included).
+
+    ``source`` names where the URL came from in the error message (an option, a variable)."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise BadURL(f"malformed DATABASE_URL {mask_text(str(url))!r}: {error}") from None
+        raise BadURL(f"malformed {source} {mask_text(str(url))!r}: {error}") from None
     if parsed.drivername not in POSTGRES_DRIVERS:
-        raise BadURL(f"unsupported driver {parsed.drivername!r} in DATABASE_URL: this project needs PostgreSQL "
+        raise BadURL(f"unsupported driver {parsed.drivername!r} in {source}: this project needs PostgreSQL "
                      "(postgresql://, postgresql+psycopg:// or postgresql+asyncpg://)")
     return parsed.set(drivername=PSYCOPG)
 
