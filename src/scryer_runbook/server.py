@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import glob
 import hashlib
 import importlib.util
@@ -111,6 +112,7 @@ def _install_key(bindir: Path) -> str:
     return hashlib.sha1(f"{binary.st_size}-{binary.st_mtime_ns}".encode()).hexdigest()[:8]
 
 
+@functools.lru_cache  # one check (a subprocess) per build and process, not one per server started
 def _reachable(bindir: Path, user: pwd.struct_passwd | None) -> Path:
     """``bindir``, or a copy of its installation under the runtime root when ``user`` cannot run it (a wheel in a
     virtual environment under root's home): the server then runs from the copy, and no permission is loosened."""
