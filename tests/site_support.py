@@ -16,10 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from scryer_runbook.catalogue import SLUGS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = REPO_ROOT / "docs"
 LANGUAGES = ("zh", "en")  # zh is the default language, served at /
-RUNBOOKS = ("already-exists", "not-ready", "multiple-heads", "permissions", "autogenerate-drift")
+RUNBOOKS = SLUGS
 CHROMIUM = "/usr/bin/chromium"
 # Flags from the field notes: headless, and nothing that phones home.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

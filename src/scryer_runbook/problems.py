@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import psycopg
 
+from scryer_runbook.catalogue import SLUGS
 from scryer_runbook.urls import BadURL, mask_text
 
 DOCS_URL = os.environ.get("SCRYER_DOCS_URL", "http://127.0.0.1:8000").rstrip("/")
-RUNBOOKS = ("already-exists", "not-ready", "multiple-heads", "permissions", "autogenerate-drift")
+RUNBOOKS = SLUGS  # the catalogue is the one list
 
 
 def default_lang() -> str:

@@ -1,0 +1,66 @@
+"""The runbook catalogue: the one list of runbooks, and what each one answers.
+
+Everything else follows from it or is checked against it: the site's nav and its translations
+(``hooks/catalogue_nav.py``), the doctor's runbook links, the CLI's one-line errors, the tests' lists.
+Adding a runbook starts with an entry here (see CONTRIBUTING.md); the test suite then names every file that is
+still missing (notebooks, scenario, error-index section, tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunbookEntry:
+    slug: str  # the notebooks are notebooks/<slug>.zh.ipynb and .en.ipynb; the page is /runbooks/<slug>/
+    title_zh: str  # the nav title (the notebooks' H1 is the long error message)
+    title_en: str
+    errors: tuple[str, ...] = ()  # exact texts it answers, as Alembic, SQLAlchemy, psycopg or PostgreSQL print them
+    sqlstates: tuple[str, ...] = ()  # SQLSTATEs it answers
+    findings: tuple[str, ...] = field(default=())  # doctor check ids whose FAIL/WARN links here
+
+    def title(self, lang: str) -> str:
+        return self.title_zh if lang == "zh" else self.title_en
+
+
+RUNBOOKS: tuple[RunbookEntry, ...] = (
+    RunbookEntry(
+        "already-exists", "Runbook：表已存在", "Runbook: already exists",
+        errors=('relation "users" already exists',),
+        sqlstates=("42P07",),
+        findings=("version-table",),
+    ),
+    RunbookEntry(
+        "not-ready", "Runbook：数据库未就绪", "Runbook: database not ready",
+        errors=("Connection refused", "the database system is starting up",
+                "the database system is not yet accepting connections", "password authentication failed for user",
+                "Name or service not known"),
+        findings=("connection", "server"),
+    ),
+    RunbookEntry(
+        "multiple-heads", "Runbook：多个 head", "Runbook: multiple heads",
+        errors=("Multiple head revisions are present for given argument 'head'",
+                "Multiple heads are present; please specify the head revision on which the new revision should be "
+                "based, or perform a merge."),
+        findings=("scripts",),
+    ),
+    RunbookEntry(
+        "permissions", "Runbook：权限不足", "Runbook: permission denied",
+        errors=("permission denied for table users", "permission denied for schema public",
+                "must be owner of table users"),
+        sqlstates=("42501",),
+        findings=("migration-role", "app-role"),
+    ),
+    RunbookEntry(
+        "autogenerate-drift", "Runbook：自动生成不准确", "Runbook: autogenerate drift",
+        errors=("FAILED: New upgrade operations detected",),
+        findings=("drift",),
+    ),
+)
+
+SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)
+
+
+def entry(slug: str) -> RunbookEntry:
+    return next(item for item in RUNBOOKS if item.slug == slug)
