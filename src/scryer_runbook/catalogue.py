@@ -18,7 +18,8 @@ class RunbookEntry:
     title_en: str
     errors: tuple[str, ...] = ()  # exact texts it answers, as Alembic, SQLAlchemy, psycopg or PostgreSQL print them
     sqlstates: tuple[str, ...] = ()  # SQLSTATEs it answers
-    findings: tuple[str, ...] = field(default=())  # doctor check ids whose FAIL/WARN links here
+    # Doctor findings that link here: "<check id>" or "<check id>:<kind>" (the more specific key wins).
+    findings: tuple[str, ...] = field(default=())
 
     def title(self, lang: str) -> str:
         return self.title_zh if lang == "zh" else self.title_en
@@ -29,7 +30,7 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         "already-exists", "Runbook：表已存在", "Runbook: already exists",
         errors=('relation "users" already exists',),
         sqlstates=("42P07",),
-        findings=("version-table",),
+        findings=("version-table:no-version",),
     ),
     RunbookEntry(
         "not-ready", "Runbook：数据库未就绪", "Runbook: database not ready",
@@ -43,7 +44,7 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         errors=("Multiple head revisions are present for given argument 'head'",
                 "Multiple heads are present; please specify the head revision on which the new revision should be "
                 "based, or perform a merge."),
-        findings=("scripts",),
+        findings=("scripts", "version-table:overlap"),
     ),
     RunbookEntry(
         "permissions", "Runbook：权限不足", "Runbook: permission denied",
