@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from scryer_runbook import fastcli
 from scryer_runbook.urls import mask_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,19 +35,24 @@ class Result:
         return self
 
 
-def run(args: list[str], url: str | None = None, cwd: Path | str = REPO_ROOT, timeout: float = 120) -> Result:
-    """Run a command with ``DATABASE_URL`` set to ``url``; stdout and stderr interleaved as a terminal shows them."""
+def run(args: list[str], url: str | None = None, cwd: Path | str = REPO_ROOT, timeout: float = 120,
+        runner=subprocess.run) -> Result:
+    """Run a command with ``DATABASE_URL`` set to ``url``; stdout and stderr interleaved as a terminal shows them.
+
+    ``runner`` is ``subprocess.run`` or a drop-in for it (``fastcli.run``)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if url is not None:
         env["DATABASE_URL"] = url
-    done = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout)
+    done = runner(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                  timeout=timeout)
     return Result(args, done.returncode, mask_text(done.stdout))
 
 
 def alembic(*args: str, url: str | None = None, project: Path | str = REPO_ROOT, check: bool = False) -> Result:
-    """``alembic ARGS`` in ``project`` via this interpreter (a kernel's PATH may lack the venv's bin)."""
-    result = run([sys.executable, "-m", "alembic", *args], url=url, cwd=project)
+    """``alembic ARGS`` in ``project`` via this interpreter (a kernel's PATH may lack the venv's bin).
+
+    Through the preloaded fork server (fastcli): the same process-per-command CLI, without its import time."""
+    result = run([sys.executable, "-m", "alembic", *args], url=url, cwd=project, runner=fastcli.run)
     result.args = ["alembic", *args]
     if check and result.returncode != 0:
         raise RuntimeError(f"{shlex.join(['alembic', *args])} failed with exit {result.returncode}:\n{result.output}")

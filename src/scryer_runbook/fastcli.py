@@ -1,0 +1,322 @@
+"""`python -m alembic ...` without paying 0.5-0.8 s of imports per command: a preloaded fork server.
+
+``run()`` is a drop-in for the ``subprocess.run(args, cwd=, env=, stdout=PIPE, stderr=STDOUT, text=True,
+timeout=)`` call that runs ``[sys.executable, "-m", "alembic", ...]``. It hands the command to a server process
+(one per calling process, started on first use, gone when the caller exits) that imported Alembic, SQLAlchemy
+and psycopg once and never anything of a project. For each command the server forks; the child takes the
+command's stdin, a pipe for stdout and stderr together, its cwd and exactly its environment, puts the cwd first on
+``sys.path`` as ``-m`` does, and runs ``alembic`` as ``python -m alembic`` would (runpy's ``_run_module_as_main``,
+the same traceback for an uncaught error, the interpreter's own exit). So a command gets a process of its own,
+imports the project (env.py, models, revisions) fresh, and returns the CLI's exit code and output.
+
+The server holds no thread and no connection when it forks. Anything the interpreter reads from the environment
+at start-up (``PYTHON*``, locale, ``HOME``, temp dir, time zone) is part of a server's key: a command whose
+environment differs there gets a server of its own. Without ``os.fork`` (or pidfds, or fd passing), or with
+``SCRYER_FAST_ALEMBIC=0``, or when a server cannot start cleanly, ``run()`` is plain ``subprocess.run``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import locale
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+SWITCH = "SCRYER_FAST_ALEMBIC"  # "0": every command is a plain subprocess
+# Libraries only: a project's own modules (env.py, models, revisions, this package) are imported by each child.
+PRELOAD = ("asyncio", "logging.config", "greenlet", "psycopg", "sqlalchemy", "sqlalchemy.orm",
+           "sqlalchemy.ext.asyncio", "sqlalchemy.dialects.postgresql.psycopg", "alembic.config", "alembic.command",
+           "alembic.autogenerate", "alembic.ddl.postgresql", "alembic.runtime.migration", "alembic.script", "mako.template",
+           "dotenv")
+# What the interpreter (or a preloaded library) reads from the environment when it starts.
+STARTUP_ENV = re.compile(r"PYTHON\w*|LANG|LANGUAGE|LC_\w+|HOME|TMPDIR|TEMP|TMP|TZ|PSYCOPG\w*|SQLALCHEMY\w*")
+MAX_MESSAGE = 1 << 20
+START_TIMEOUT = 60.0
+
+
+def supported() -> bool:
+    return (os.environ.get(SWITCH, "1") != "0" and hasattr(os, "fork") and hasattr(os, "pidfd_open")
+            and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET"))
+
+
+def run(args, *, cwd, env, timeout=None, **kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run(args, cwd=cwd, env=env, timeout=timeout, **kwargs)``; through the fork server when
+    ``args`` is ``python -m alembic ...`` with stdout and stderr interleaved into one text."""
+    plain = (list(args[:3]) != [sys.executable, "-m", "alembic"] or not supported()
+             or kwargs != {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True})
+    server = None if plain else _server_for(env)
+    if server is None:
+        return subprocess.run(args, cwd=cwd, env=env, timeout=timeout, **kwargs)
+    returncode, output = server.run(list(args[3:]), os.fspath(cwd), dict(env), timeout)
+    if returncode is None:
+        raise subprocess.TimeoutExpired(args, timeout, output=_text(output))
+    return subprocess.CompletedProcess(args, returncode, _text(output))
+
+
+def _readable(fd: int, timeout: float | None) -> bool:
+    if timeout is not None and timeout <= 0:
+        return False
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(None if timeout is None else timeout * 1000))
+
+
+def _text(data: bytes) -> str:
+    """As ``subprocess.run(..., text=True)`` decodes: the locale's encoding, universal newlines."""
+    text = data.decode(locale.getpreferredencoding(False))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --- the caller's side ---------------------------------------------------------------------------------------------
+
+_servers: dict[tuple, _Server | None] = {}  # startup-environment key -> server (None: could not start, go plain)
+_lock = threading.Lock()
+
+
+def _key(env: dict) -> tuple:
+    return tuple(sorted((name, value) for name, value in env.items() if STARTUP_ENV.fullmatch(name)))
+
+
+def _server_for(env: dict, wait: bool = True) -> _Server | None:
+    """The ready server for this environment, started if need be; None when it cannot serve (go plain)."""
+    key = _key(env)
+    with _lock:
+        if key not in _servers:
+            _servers[key] = _Server.start(env)
+        server = _servers[key]
+        if server is not None and wait and not server.wait_ready():
+            server = _servers[key] = None
+        return server
+
+
+def prestart(env: dict | None = None) -> None:
+    """Start the server now (it imports in the background), so the first command does not wait for it."""
+    if supported():
+        _server_for({**os.environ, "PYTHONUNBUFFERED": "1"} if env is None else env, wait=False)
+
+
+def _stop_all() -> None:
+    for server in _servers.values():
+        if server is not None:
+            server.stop()
+    _servers.clear()
+
+
+def _forget_after_fork() -> None:
+    """A forked caller (a process pool, say) starts servers of its own; the parent's stay the parent's."""
+    for server in _servers.values():
+        if server is not None:
+            server.control.close()
+    _servers.clear()
+
+
+
+
+class _Server:
+    def __init__(self, process: subprocess.Popen, control: socket.socket, log: int):
+        self.process, self.control, self.log = process, control, log
+        self.ready: bool | None = None  # None: still importing
+
+    @classmethod
+    def start(cls, env: dict) -> _Server | None:
+        control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        log = os.memfd_create("alembic-fork-server")  # whatever the imports print: must stay empty
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", BOOT, __file__, str(theirs.fileno())], cwd="/", env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=[theirs.fileno()])
+        except OSError:
+            control.close()
+            os.close(log)
+            return None
+        finally:
+            theirs.close()
+        return cls(process, control, log)
+
+    def wait_ready(self) -> bool:
+        if self.ready is None:
+            self.ready = (_readable(self.control.fileno(), START_TIMEOUT) and self.control.recv(64) == b"ready"
+                          and os.fstat(self.log).st_size == 0)
+            if not self.ready:
+                self.stop()
+        return self.ready
+
+    def run(self, args: list[str], cwd: str, env: dict, timeout: float | None) -> tuple[int | None, bytes]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reader, writer = os.pipe()
+        reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            request = json.dumps({"args": args, "cwd": cwd, "env": env}).encode()
+            socket.send_fds(self.control, [request], [0, writer, theirs.fileno()])
+            os.close(writer)
+            writer = -1
+            theirs.close()
+            pid = _number(reply)
+            output = bytearray()
+            while True:  # the output until EOF (every copy of the write end closed), as subprocess.run reads it
+                left = None if deadline is None else deadline - time.monotonic()
+                if not _readable(reader, left):
+                    os.kill(pid, signal.SIGKILL)  # subprocess.run kills the command on timeout
+                    return None, bytes(output)
+                chunk = os.read(reader, 65536)
+                if not chunk:
+                    break
+                output += chunk
+            return _number(reply), bytes(output)
+        finally:
+            for fd in (reader, writer):
+                if fd >= 0:
+                    os.close(fd)
+            reply.close()
+
+    def stop(self) -> None:
+        if self.control.fileno() < 0:
+            return
+        self.control.close()  # the server ends on EOF
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.log)
+
+
+def _number(reply: socket.socket) -> int:
+    data = reply.recv(64)
+    if not data:
+        raise ChildProcessError("the alembic fork server went away")
+    return int(data)
+
+
+# --- the server's side (run as `python -c BOOT thisfile FD`: never imported as part of this package) ------------------
+
+BOOT = ("import sys; exec(compile(open(sys.argv[1], encoding='utf-8').read(), sys.argv[1], 'exec'), "
+        "{'__name__': 'scryer_alembic_fork_server', '__file__': sys.argv[1]})")
+MAIN_DUNDERS = {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__annotations__", "__builtins__"}
+
+
+def _serve(control_fd: int):
+    """Preload, then fork one child per request; returns (in the child only) the request the child runs."""
+    import gc
+    import importlib
+    import selectors
+
+    if sys.path and sys.path[0] == "":  # `-c` put the server's cwd first: a child puts the command's there
+        del sys.path[0]
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the child imports it (and fails) as the real CLI would
+    gc.collect()
+    gc.freeze()  # the gc docs' advice for a pre-fork server: children do not copy these pages to scan them
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b"ready")
+    selector = selectors.DefaultSelector()
+    selector.register(control, selectors.EVENT_READ)
+    children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, reply socket)
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj is control:
+                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 3)
+                if not message:  # the caller has gone
+                    os._exit(0)
+                stdin, output, reply_fd = fds
+                reply = socket.socket(fileno=reply_fd)
+                assert threading.active_count() == 1, "a thread in the fork server"
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    control.close()
+                    reply.close()
+                    for pidfd, (_, other) in children.items():
+                        os.close(pidfd)
+                        other.close()
+                    return json.loads(message), stdin, output
+                os.close(stdin)
+                os.close(output)
+                pidfd = os.pidfd_open(pid)
+                children[pidfd] = (pid, reply)
+                selector.register(pidfd, selectors.EVENT_READ)
+                _send(reply, str(pid))
+            else:
+                pidfd = key.fd
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                pid, reply = children.pop(pidfd)
+                _, status = os.waitpid(pid, 0)
+                _send(reply, str(os.waitstatus_to_exitcode(status)))
+                reply.close()
+
+
+def _send(reply: socket.socket, text: str) -> None:
+    try:
+        reply.sendall(text.encode())
+    except OSError:
+        pass  # the caller gave up on this command (timeout, exit): nothing to tell
+
+
+def _become(request: dict, stdin: int, output: int) -> None:
+    """In the forked child: turn into `python -m alembic ARGS` started in ``cwd`` with ``env``, and run it."""
+    import runpy
+
+    os.dup2(stdin, 0)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(stdin)
+    os.close(output)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    if not sys.flags.safe_path:
+        sys.path.insert(0, os.getcwd())  # what `python -m` puts first
+    main = sys.modules["__main__"].__dict__
+    for name in set(main) - MAIN_DUNDERS:  # `-c BOOT`'s globals: a `-m` __main__ starts without them
+        del main[name]
+    sys.argv = ["-m", *request["args"]]  # runpy sets argv[0] to alembic/__main__.py
+    sys.orig_argv = [sys.executable, "-m", "alembic", *request["args"]]
+    try:
+        runpy._run_module_as_main("alembic")
+        code = 0
+    except SystemExit as exit:  # the interpreter's handling of sys.exit()
+        code = exit.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
+    except BaseException as error:  # uncaught in the CLI: the interpreter prints it from runpy down, exit 1
+        trace = error.__traceback__
+        while trace is not None and trace.tb_frame.f_code.co_name != "_run_module_as_main":
+            trace = trace.tb_next
+        error.with_traceback(trace or error.__traceback__)  # the hook prints the exception's own traceback
+        sys.excepthook(type(error), error, error.__traceback__)
+        if isinstance(error, KeyboardInterrupt):  # the interpreter exits by the signal itself
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        code = 1
+    # The interpreter's exit, up to what a caller can observe: threads joined, atexit handlers (logging's flush),
+    # std streams flushed. Tearing down every module would cost 0.1 s here (each page the server shares is copied
+    # on write), and finalisers of objects still alive at exit are not guaranteed to run in CPython either.
+    threading._shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - as the interpreter, which ignores a failed flush at exit
+            pass
+    os._exit((code or 0) & 0xFF)
+
+
+if __name__ == "scryer_alembic_fork_server":
+    _become(*_serve(int(sys.argv[2])))
+else:
+    atexit.register(_stop_all)
+    os.register_at_fork(after_in_child=_forget_after_fork)
