@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: serve test lab notebooks benchmark system-deps pg-start pg-stop clean
+.PHONY: serve test test-fast lab notebooks benchmark system-deps pg-start pg-stop clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -28,8 +28,13 @@ system-deps:
 # Twice as many workers as cores: much of the suite waits on servers and subprocesses.
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
+# loadgroup: the tests of the built site (and the browser) share one worker, so no other waits for the build.
 test: $(INSTALLED) system-deps
-	$(PY) -m pytest -n $(WORKERS)
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
+
+# The inner loop: everything but the tests marked slow (servers of their own, notebook runs, site, browser).
+test-fast: $(INSTALLED)
+	$(PY) -m pytest tests -n $(WORKERS) --dist loadgroup -m "not slow"
 
 serve: $(INSTALLED)
 	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000

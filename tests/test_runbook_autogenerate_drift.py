@@ -8,12 +8,9 @@ import pytest
 
 from scryer_runbook import diagnosis, notebooks, scenarios
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
+from conftest import outputs
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "autogenerate-drift.zh.ipynb"
-
-
-def output_text(nb) -> str:
-    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", []))
 
 
 def project_files(project: Path) -> list[Path]:
@@ -38,6 +35,7 @@ def run(url: str, project: Path, **parameters):
     return notebooks.execute(NOTEBOOK, {"target_url": url, "alembic_ini": str(project / "alembic.ini"), **parameters})
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_with_apply_fix_generates_and_applies_a_safe_revision(at_head):
     url, project = at_head
     scenarios.add_server_default_to_is_active(project)
@@ -55,6 +53,7 @@ def test_incident_with_apply_fix_generates_and_applies_a_safe_revision(at_head):
         assert conn.execute("SELECT username FROM users").fetchall() == [("ada",)]
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_rename_is_refused_even_with_apply_fix(at_head):
     url, project = at_head
     scenarios.rename_username_to_login(project)
@@ -62,13 +61,14 @@ def test_incident_rename_is_refused_even_with_apply_fix(at_head):
 
     nb = run(url, project, apply_fix=True)
 
-    text = output_text(nb)
+    text = outputs(nb)
     assert "REFUSED" in text and "op.drop_column('users', 'username')" in text
     assert "ALTER TABLE users DROP COLUMN username" in text  # the --sql preview was shown first
     assert project_files(project) == files  # the generated revision was removed again
     assert database_state(url) == state
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_without_apply_fix_writes_nothing(at_head):
     url, project = at_head
     scenarios.rename_username_to_login(project)
@@ -77,7 +77,7 @@ def test_incident_without_apply_fix_writes_nothing(at_head):
 
     nb = run(url, project)
 
-    text = output_text(nb)
+    text = outputs(nb)
     assert "NOT applied: apply_fix=False" in text and "alembic revision --autogenerate" in text
     assert "remove_column users.username VARCHAR(50) NOT NULL" in text  # diagnosed all the same
     assert "NOT healed" in text

@@ -5,18 +5,16 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS, execute
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
+from conftest import outputs, schema_and_versions
 
 NOTEBOOK = NOTEBOOKS / "multiple-heads.zh.ipynb"
 PARENT = "004_index_tasks_created_at"
 MERGE = "006_merge_branches"
-
-
-def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
 
 
 def revision_files(project: Path) -> list[str]:
@@ -27,15 +25,9 @@ def heads(project: Path) -> list[str]:
     return sorted(diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini")).get_heads())
 
 
-def state(url):
-    with diagnosis.connect(url) as conn:
-        return diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn)
-
-
-def two_heads(tmp_path, url) -> Path:
-    """A project copy whose history forked at 004, and a database migrated to 004 before the fork."""
+def two_heads(tmp_path) -> Path:
+    """A project copy whose history forked at 004 (use it with ``head_db``, a database at 004 before the fork)."""
     project = copy_project(tmp_path / "scryer")
-    alembic("upgrade", "head", url=url, project=project, check=True)
     scenarios.branch_scripts(project)
     return project
 
@@ -68,28 +60,30 @@ def test_next_revision_id_follows_the_project_numbering(tmp_path):
 # the notebook in incident mode ------------------------------------------------------------------------------------
 
 
-def test_incident_with_apply_fix_merges_and_upgrades(empty_db, tmp_path):
-    project = two_heads(tmp_path, empty_db)
-    nb = execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini"), "apply_fix": True})
+@pytest.mark.slow  # runs the notebook
+def test_incident_with_apply_fix_merges_and_upgrades(head_db, tmp_path):
+    project = two_heads(tmp_path)
+    nb = execute(NOTEBOOK, {"target_url": head_db, "alembic_ini": str(project / "alembic.ini"), "apply_fix": True})
     text = outputs(nb)
     assert "test_single_head_revision: Expected 1 head revision, found 2" in text
     assert "healed: one head" in text and "test_single_head_revision: passed" in text
     assert heads(project) == [MERGE] and f"{MERGE}.py" in revision_files(project)
-    assert state(empty_db)[1] == [MERGE]
-    with diagnosis.connect(empty_db) as conn:  # both branches' migrations really ran
+    assert schema_and_versions(head_db)[1] == [MERGE]
+    with diagnosis.connect(head_db) as conn:  # both branches' migrations really ran
         assert conn.execute("SELECT to_regclass('tasks'), count(*) FROM information_schema.columns "
                             "WHERE (table_name, column_name) IN (('tasks', 'priority'), ('users', 'last_login'))"
                             ).fetchone() == ("tasks", 2)
-    assert alembic("upgrade", "head", url=empty_db, project=project).returncode == 0  # the deploy works again
+    assert alembic("upgrade", "head", url=head_db, project=project).returncode == 0  # the deploy works again
 
 
-def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empty_db, tmp_path):
-    project = two_heads(tmp_path, empty_db)
-    files, before = revision_files(project), state(empty_db)
-    nb = execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini")})
+@pytest.mark.slow  # runs the notebook
+def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(head_db, tmp_path):
+    project = two_heads(tmp_path)
+    files, before = revision_files(project), schema_and_versions(head_db)
+    nb = execute(NOTEBOOK, {"target_url": head_db, "alembic_ini": str(project / "alembic.ini")})
     text = outputs(nb)
     assert revision_files(project) == files and len(heads(project)) == 2
-    assert state(empty_db) == before and before[1] == [PARENT]
+    assert schema_and_versions(head_db) == before and before[1] == [PARENT]
     assert "NOT applied: apply_fix=False" in text
     # (quoted or not: Runbook prints the words joined by spaces today; shlex.join would quote the message)
     assert re.search(rf"alembic merge -m ['\"]?merge branches['\"]? --rev-id {MERGE} 005_add_tasks_priority "
@@ -100,6 +94,8 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empt
 # the notebook in sandbox mode -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox_run("multiple-heads.zh.ipynb")  # nbmake's run of it is this one
 def test_sandbox_mode_works_on_a_copy_and_removes_it():
     files = revision_files(REPO_ROOT)
     text = outputs(execute(NOTEBOOK))
@@ -110,11 +106,11 @@ def test_sandbox_mode_works_on_a_copy_and_removes_it():
     assert "project copy removed" in text
 
 
-def test_incident_on_a_project_with_one_head_merges_nothing(empty_db, tmp_path):
+@pytest.mark.slow  # runs the notebook
+def test_incident_on_a_project_with_one_head_merges_nothing(head_db, tmp_path):
     project = copy_project(tmp_path / "scryer")
-    alembic("upgrade", "head", url=empty_db, project=project, check=True)
     files = revision_files(project)
-    text = outputs(execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini"),
+    text = outputs(execute(NOTEBOOK, {"target_url": head_db, "alembic_ini": str(project / "alembic.ini"),
                                       "apply_fix": True}))
     assert f"a single head ({PARENT}): nothing to merge" in text and "$ alembic merge" not in text
     assert revision_files(project) == files and "healed: one head" in text

@@ -9,13 +9,9 @@ import pytest
 
 from scryer_runbook import diagnosis, sandbox, scenarios, urls
 from scryer_runbook.notebooks import NOTEBOOKS, execute
+from conftest import outputs
 
 NOTEBOOK = NOTEBOOKS / "not-ready.zh.ipynb"
-
-
-def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
 
 
 def touched_no_sandbox(text: str) -> bool:
@@ -125,6 +121,7 @@ def missing_target(scratch):
     return urls.libpq(urls.parse(scratch.admin_url).set(database=name))
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_missing_database_is_created_with_apply_fix(missing_target):
     nb = execute(NOTEBOOK, {"target_url": missing_target, "apply_fix": True})
     text = outputs(nb)
@@ -134,6 +131,7 @@ def test_incident_missing_database_is_created_with_apply_fix(missing_target):
     assert login.ok and login.session[1] == urls.parse(missing_target).database
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_missing_database_stays_missing_without_apply_fix(missing_target):
     nb = execute(NOTEBOOK, {"target_url": missing_target})
     text = outputs(nb)
@@ -141,6 +139,7 @@ def test_incident_missing_database_stays_missing_without_apply_fix(missing_targe
     assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_stopped_server_is_named_refused_and_nothing_changes():
     target = f"postgresql://scryer:secret-pw@127.0.0.1:{scenarios.unused_port()}/scryer"
     nb = execute(NOTEBOOK, {"target_url": target, "apply_fix": True})  # even allowed to, it has nothing to write
@@ -152,6 +151,7 @@ def test_incident_stopped_server_is_named_refused_and_nothing_changes():
     assert refused(target)  # nothing was started in its place
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_healthy_target_diagnosis_writes_nothing(scratch):
     """Diagnosis only attempts connections, and a session that opens is read-only on the server."""
     url = scratch.database("healthy")

@@ -6,6 +6,7 @@ The site is built once per test session (all xdist workers share it) into the se
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
 import re
@@ -62,6 +63,7 @@ class Tags(HTMLParser):
             self.ids.add(attributes["id"])
 
 
+@functools.lru_cache(maxsize=None)  # the site is built once per session: parse each page once (read-only)
 def parse(path: Path) -> Tags:
     tags = Tags()
     tags.feed(path.read_text(encoding="utf-8"))
@@ -304,7 +306,6 @@ def resolve(site: Path, page: Path, href: str) -> tuple[Path | None, str]:
 
 
 def test_internal_links_and_anchors_resolve(site):
-    ids_cache: dict[Path, set[str]] = {}
     broken = []
     for page in site.rglob("*.html"):
         if page.name == "404.html":
@@ -320,8 +321,7 @@ def test_internal_links_and_anchors_resolve(site):
                 broken.append((page.relative_to(site).as_posix(), href))
                 continue
             if fragment and target.suffix == ".html":
-                ids = ids_cache.setdefault(target, parse(target).ids)
-                if fragment not in ids:
+                if fragment not in parse(target).ids:
                     broken.append((page.relative_to(site).as_posix(), href))
     assert not broken, broken[:20]
 

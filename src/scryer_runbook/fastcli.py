@@ -320,3 +320,5 @@ if __name__ == "scryer_alembic_fork_server":
 else:
     atexit.register(_stop_all)
     os.register_at_fork(after_in_child=_forget_after_fork)
+    if "ipykernel" in sys.modules:  # a runbook notebook: its alembic commands come soon, import while it imports
+        prestart()
