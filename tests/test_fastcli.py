@@ -24,7 +24,7 @@ if os.environ.get("PROBE_ENDING") == "facts":
         "stdin": [os.fstat(0).st_dev, os.fstat(0).st_ino], "umask": os.umask(0o022),
         "main": sorted(vars(main)), "main_name": main.__name__, "main_file": main.__file__,
         "streams": [(s.encoding, s.errors, s.line_buffering, s.write_through) for s in (sys.stdout, sys.stderr)],
-        "flags": str(sys.flags), "project_imported": sorted(name for name, module in sys.modules.items()
+        "flags": str(sys.flags), "process_group": os.getpgrp(), "session": os.getsid(0), "project_imported": sorted(name for name, module in sys.modules.items()
             if (getattr(module, "__file__", None) or "").startswith(tuple(os.environ["PROJECT_ROOTS"].split(os.pathsep)))),
         "helper": __import__("probe_helper").WHERE,
         "caller_is_parent": os.getppid() == int(os.environ["CALLER_PID"]),

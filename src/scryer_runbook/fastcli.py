@@ -132,7 +132,9 @@ class _Server:
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", BOOT, __file__, str(theirs.fileno())], cwd="/", env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=[theirs.fileno()])
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=[theirs.fileno()],
+                process_group=0)  # its own group: what signals the caller's group (Ctrl-C, a kernel's
+            # shutdown) reaches the commands, which join that group, and not the server
         except OSError:
             control.close()
             os.close(log)
@@ -154,7 +156,7 @@ class _Server:
         reader, writer = os.pipe()
         reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            request = json.dumps({"args": args, "cwd": cwd, "env": env}).encode()
+            request = json.dumps({"args": args, "cwd": cwd, "env": env, "group": os.getpgrp()}).encode()
             socket.send_fds(self.control, [request], [0, writer, theirs.fileno()])
             os.close(writer)
             writer = -1
@@ -268,6 +270,10 @@ def _become(request: dict, stdin: int, output: int) -> None:
     """In the forked child: turn into `python -m alembic ARGS` started in ``cwd`` with ``env``, and run it."""
     import runpy
 
+    try:
+        os.setpgid(0, request["group"])  # the caller's process group, where a plain subprocess would be
+    except OSError:
+        pass  # the caller's group is in another session: stay in the server's
     os.dup2(stdin, 0)
     os.dup2(output, 1)
     os.dup2(output, 2)
