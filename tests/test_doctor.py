@@ -138,6 +138,7 @@ def test_connection_timeout():
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.slow  # a server in each state
 @pytest.mark.parametrize("state", sorted(scenarios.NOT_ACCEPTING_STATES))
 def test_server_up_but_not_accepting(state):
     with scenarios.server_in_state(state) as url:

@@ -30,6 +30,7 @@ def test_unused_port_refuses():
     assert refused(f"postgresql://postgres@127.0.0.1:{scenarios.unused_port()}/postgres")
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_late_server_comes_up_after_its_delay_and_is_stopped_afterwards():
     started = time.monotonic()
     with scenarios.late_server(delay=1) as late:
@@ -43,6 +44,7 @@ def test_late_server_comes_up_after_its_delay_and_is_stopped_afterwards():
     assert refused(late.url) and not root.exists()
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_late_server_is_stopped_when_the_block_fails_and_never_started_when_it_ends_early():
     with pytest.raises(RuntimeError), scenarios.late_server(delay=0.2) as late:
         while late.server is None:
@@ -54,6 +56,7 @@ def test_late_server_is_stopped_when_the_block_fails_and_never_started_when_it_e
     assert early.server is None and refused(early.url)
 
 
+@pytest.mark.slow  # servers that start late or in a state
 @pytest.mark.parametrize("state", sorted(scenarios.NOT_ACCEPTING_STATES))
 def test_server_in_state_rejects_sessions_with_the_real_fatal_and_is_stopped(state):
     text = scenarios.NOT_ACCEPTING_STATES[state][1]
@@ -64,6 +67,7 @@ def test_server_in_state_rejects_sessions_with_the_real_fatal_and_is_stopped(sta
     assert refused(url)
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_server_in_state_stops_its_server_when_the_block_fails():
     with pytest.raises(RuntimeError), scenarios.server_in_state("starting") as url:
         raise RuntimeError("a failing cell")
@@ -81,6 +85,7 @@ def test_pg_isready_ignores_user_and_database_and_has_four_exit_codes(scratch):
     assert "-wrong" not in " ".join(shown.args) + shown.output  # the password is never passed or shown
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_wait_script_waits_for_a_late_server_and_gives_up_on_none():
     with scenarios.late_server(delay=1) as late:
         waited = scenarios.run_wait_script(late.url, timeout=15, interval=1)
