@@ -3,6 +3,7 @@
 nbmake executes them (see pyproject's addopts); these checks keep the committed files honest.
 """
 
+import ast
 import io
 import re
 import tokenize
@@ -10,6 +11,7 @@ import tokenize
 import nbformat
 import pytest
 
+from scryer_runbook import i18n
 from scryer_runbook.notebooks import NOTEBOOKS
 from scryer_runbook.problems import RUNBOOKS
 
@@ -66,3 +68,14 @@ def test_committed_outputs_come_from_a_real_run_and_leak_nothing(slug, lang):
     assert not any(o.get("output_type") == "error" for c in code for o in c.outputs), "committed with an error"
     text = nbformat.writes(nb)
     assert not LEAKS.findall(text)
+
+
+@pytest.mark.parametrize("slug", RUNBOOKS)
+def test_every_line_a_notebook_says_has_its_chinese(slug):
+    """What a runbook prints goes through rb.say(msgid): each msgid needs its 中文 in locale/zh/*.po."""
+    catalogue = i18n.translations("zh")
+    said = [node.args[0].value for cell in load(slug, "en").cells if cell.cell_type == "code"
+            for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "say" and node.args and isinstance(node.args[0], ast.Constant)]
+    untranslated = [msgid for msgid in said if catalogue.gettext(msgid) == msgid]
+    assert not untranslated, f"{slug}: no 中文 for {untranslated}"
