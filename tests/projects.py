@@ -1,8 +1,7 @@
-"""Fixture projects in the layouts real Alembic projects use, for tests that must not only prove things on Scryer.
+"""Fixture projects in the layouts real Alembic projects use, so tests prove things beyond the Scryer app.
 
-Each project in ``tests/fixtures/projects/<name>/`` reads its database URL(s) from its OWN settings (env vars
-that are not ``DATABASE_URL`` except for Flask), has 2-3 revisions with readable ids, and one revision that only
-changes data. ``copy_project(name, tmp_path)`` gives a private copy and a handle to run its own CLI::
+Each project in ``tests/fixtures/projects/<name>/`` reads its database URL(s) from its OWN settings (env vars;
+only the Flask one reads ``DATABASE_URL``), has 3 revisions with readable ids, one of which only changes data. ``copy_project(name, tmp_path)`` gives a private copy and a handle to run its own CLI::
 
     project = copy_project("settings_sqlmodel", tmp_path)
     result = project.run("upgrade", "head", url=empty_db)
@@ -53,7 +52,8 @@ LAYOUTS = {layout.name: layout for layout in (
            data_revision="b3_admin_user", data_table='"user"', data_rows=1),
     Layout("custom_version_table", ini_relpath="alembic.ini", workdir_relpath=".", flask=False,
            env_vars=("APP_DB_URL",), databases=("main",), metadata_spec="ledger.models:Base.metadata",
-           version_table="meta.schema_history", revisions=("c1_accounts", "c2_chart_of_accounts", "c3_entries"),
+           version_table="meta.schema_history",
+           revisions=("c1_accounts", "c2_chart_of_accounts", "c3_entries"),
            data_revision="c2_chart_of_accounts", data_table="accounts", data_rows=3),
     Layout("async_env", ini_relpath="alembic.ini", workdir_relpath=".", flask=False,
            env_vars=("ASYNC_DATABASE_URL",), databases=("main",), metadata_spec="shop.models:Base.metadata",
@@ -98,6 +98,11 @@ class FixtureProject(Layout):
         """The argv prefix of the project's own migration CLI, run from ``workdir``."""
         if self.flask:
             return [sys.executable, "-m", "flask", "db"]
+        return self.alembic_cli
+
+    @property
+    def alembic_cli(self) -> list[str]:
+        """Plain ``alembic -c <ini>``, the way a tool that knows only Alembic would run any project."""
         return [sys.executable, "-m", "alembic", "-c", str(self.ini)]
 
     def env_for(self, url: str, *more_urls: str) -> dict[str, str]:
@@ -118,7 +123,7 @@ class FixtureProject(Layout):
         return {var: _render(u) for var, u in zip(self.env_vars, parsed, strict=True)}
 
     def environ(self, *urls: str, env: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment a run gets: ours without any of the project's variables, then ``urls``, then ``env``.
+        """The environment of a run: ours minus the project's variables, then ``urls``, then ``env``.
 
         Dropping the project's variables first keeps the test run's own ``DATABASE_URL`` (the sandbox server)
         from reaching the Flask project unless asked for."""
@@ -131,10 +136,13 @@ class FixtureProject(Layout):
         return environ
 
     def run(self, *args: str, url: str | tuple[str, ...] | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> Result:
-        """Run the project's CLI (``cli + args``) from ``workdir``; ``url`` may be a tuple for multidb."""
+            cwd: Path | None = None, cli: list[str] | None = None, timeout: float = 120) -> Result:
+        """Run ``cli + args`` (default: the project's own CLI) from ``workdir`` (or ``cwd``).
+
+        ``url`` is a tuple of URLs for multidb; ``env`` is applied last."""
         urls = (url,) if isinstance(url, str) else tuple(url or ())
-        proc = subprocess.run([*self.cli, *args], cwd=self.workdir, env=self.environ(*urls, env=env),
+        proc = subprocess.run([*(cli or self.cli), *args], cwd=cwd or self.workdir,
+                              env=self.environ(*urls, env=env),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
         return Result(proc.returncode, proc.stdout)
 
