@@ -10,9 +10,11 @@ import pytest
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS, execute
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
-from conftest import outputs, schema_and_versions
 
-NOTEBOOK = NOTEBOOKS / "multiple-heads.zh.ipynb"
+from conftest import outputs, schema_and_versions
+from incident_support import run_incident
+
+NOTEBOOK = NOTEBOOKS / "multiple-heads.en.ipynb"
 PARENT = "004_index_tasks_created_at"
 MERGE = "006_merge_branches"
 
@@ -61,26 +63,28 @@ def test_next_revision_id_follows_the_project_numbering(tmp_path):
 
 
 @pytest.mark.slow  # runs the notebook
-def test_incident_with_apply_fix_merges_and_upgrades(head_db, tmp_path):
+def test_incident_with_apply_fix_writes_the_merge_and_leaves_the_target_to_the_deploy(head_db, tmp_path):
+    """The target must never record a revision the deployed code lacks: the next start would fail with
+    "Can't locate revision". The merge file goes into the project; the deploy applies it."""
     project = two_heads(tmp_path)
-    nb = execute(NOTEBOOK, {"target_url": head_db, "alembic_ini": str(project / "alembic.ini"), "apply_fix": True})
-    text = outputs(nb)
+    before = schema_and_versions(head_db)
+    text = outputs(run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"), apply_fix=True))
     assert "test_single_head_revision: Expected 1 head revision, found 2" in text
-    assert "healed: one head" in text and "test_single_head_revision: passed" in text
     assert heads(project) == [MERGE] and f"{MERGE}.py" in revision_files(project)
+    assert "NOT applied to the target" in text and "one head in the project" in text
+    assert schema_and_versions(head_db) == before and before[1] == [PARENT]
+    assert alembic("upgrade", "head", url=head_db, project=project).returncode == 0  # the deploy, with the file
     assert schema_and_versions(head_db)[1] == [MERGE]
     with diagnosis.connect(head_db) as conn:  # both branches' migrations really ran
-        assert conn.execute("SELECT to_regclass('tasks'), count(*) FROM information_schema.columns "
-                            "WHERE (table_name, column_name) IN (('tasks', 'priority'), ('users', 'last_login'))"
-                            ).fetchone() == ("tasks", 2)
-    assert alembic("upgrade", "head", url=head_db, project=project).returncode == 0  # the deploy works again
+        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE (table_name, column_name) "
+                            "IN (('tasks', 'priority'), ('users', 'last_login'))").fetchone() == (2,)
 
 
 @pytest.mark.slow  # runs the notebook
 def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(head_db, tmp_path):
     project = two_heads(tmp_path)
     files, before = revision_files(project), schema_and_versions(head_db)
-    nb = execute(NOTEBOOK, {"target_url": head_db, "alembic_ini": str(project / "alembic.ini")})
+    nb = run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"))
     text = outputs(nb)
     assert revision_files(project) == files and len(heads(project)) == 2
     assert schema_and_versions(head_db) == before and before[1] == [PARENT]
@@ -95,7 +99,7 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(head
 
 
 @pytest.mark.slow
-@pytest.mark.sandbox_run("multiple-heads.zh.ipynb")  # nbmake's run of it is this one
+@pytest.mark.sandbox_run(NOTEBOOK.name)  # nbmake's run of that notebook is this one
 def test_sandbox_mode_works_on_a_copy_and_removes_it():
     files = revision_files(REPO_ROOT)
     text = outputs(execute(NOTEBOOK))
@@ -110,7 +114,7 @@ def test_sandbox_mode_works_on_a_copy_and_removes_it():
 def test_incident_on_a_project_with_one_head_merges_nothing(head_db, tmp_path):
     project = copy_project(tmp_path / "scryer")
     files = revision_files(project)
-    text = outputs(execute(NOTEBOOK, {"target_url": head_db, "alembic_ini": str(project / "alembic.ini"),
-                                      "apply_fix": True}))
+    text = outputs(run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"),
+                                      apply_fix=True))
     assert f"a single head ({PARENT}): nothing to merge" in text and "$ alembic merge" not in text
-    assert revision_files(project) == files and "healed: one head" in text
+    assert revision_files(project) == files and "one head in the project" in text

@@ -590,10 +590,11 @@ def documented_alembic_commands() -> set[str]:
 
 
 class Twin:
-    """One Alembic world (a project copy and its databases) run by one way of starting `alembic`."""
+    """One Alembic world (a project copy and its databases), its commands run one way: plain subprocesses, or
+    through the fork server (fastcli) as project.alembic runs them."""
 
-    def __init__(self, name: str, runner, scratch, tmp_path: Path):
-        self.name, self.runner, self.scratch = name, runner, scratch
+    def __init__(self, name: str, plain: bool, scratch, tmp_path: Path):
+        self.name, self.plain, self.scratch = name, plain, scratch
         self.copy = project.copy_project(tmp_path / name)
         self.databases: dict[str, str] = {}
 
@@ -603,10 +604,13 @@ class Twin:
         return None if database is None else self.databases[database]
 
     def alembic(self, line: str, database: str | None) -> project.Result:
+        import contextlib
         import shlex
 
-        return project.run([sys.executable, "-m", "alembic", *shlex.split(line)[1:]], url=self.url(database),
-                           cwd=self.copy, runner=self.runner)
+        from scryer_runbook import fastcli
+
+        with fastcli.plain() if self.plain else contextlib.nullcontext():
+            return project.alembic(*shlex.split(line)[1:], url=self.url(database), project=self.copy)
 
     def same_for_both(self, output: str) -> str:
         """What differs between two worlds by construction: the copy's path, database names, random revision ids."""
@@ -624,12 +628,11 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     fork server (fastcli) that project.alembic uses. Exit codes and output must be the same, so the fast path
     cannot drift from the real CLI."""
     import concurrent.futures
-    import subprocess
 
     from scryer_runbook import fastcli
 
     assert fastcli.supported(), "the fork server is not available here: the comparison would compare nothing"
-    plain, fast = Twin("plain", subprocess.run, scratch, tmp_path), Twin("fast", fastcli.run, scratch, tmp_path)
+    plain, fast = Twin("plain", True, scratch, tmp_path), Twin("fast", False, scratch, tmp_path)
     ran: set[str] = set()
     alongside = concurrent.futures.ThreadPoolExecutor(1)  # the plain world runs while the fast one does
 

@@ -1,7 +1,7 @@
 """`python -m alembic ...` without paying 0.5-0.8 s of imports per command: a preloaded fork server.
 
-``run()`` is a drop-in for the ``subprocess.run(args, cwd=, env=, stdout=PIPE, stderr=STDOUT, text=True,
-timeout=)`` call that runs ``[sys.executable, "-m", "alembic", ...]``. It hands the command to a server process
+``run()`` is a drop-in for the ``subprocess.run(args, cwd=, env=, stdout=PIPE, stderr=STDOUT or PIPE, text=True,
+timeout=)`` call that runs ``[sys.executable, "-m", "alembic", ...]`` (or ``-m scryer_runbook.guard alembic``). It hands the command to a server process
 (one per calling process, started on first use, gone when the caller exits) that imported Alembic, SQLAlchemy
 and psycopg once and never anything of a project. For each command the server forks; the child takes the
 command's stdin, a pipe for stdout and stderr together, its cwd and exactly its environment, puts the cwd first on
@@ -18,6 +18,7 @@ environment differs there gets a server of its own. Without ``os.fork`` (or pidf
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import locale
 import os
@@ -34,39 +35,58 @@ SWITCH = "SCRYER_FAST_ALEMBIC"  # "0": every command is a plain subprocess
 # Libraries only: a project's own modules (env.py, models, revisions, this package) are imported by each child.
 PRELOAD = ("asyncio", "logging.config", "greenlet", "psycopg", "sqlalchemy", "sqlalchemy.orm",
            "sqlalchemy.ext.asyncio", "sqlalchemy.dialects.postgresql.psycopg", "alembic.config", "alembic.command",
-           "alembic.autogenerate", "alembic.ddl.postgresql", "alembic.runtime.migration", "alembic.script", "mako.template",
-           "dotenv")
+           "alembic.autogenerate", "alembic.ddl.postgresql", "alembic.runtime.migration", "alembic.script",
+           "mako.template", "dotenv")
 # What the interpreter (or a preloaded library) reads from the environment when it starts.
 STARTUP_ENV = re.compile(r"PYTHON\w*|LANG|LANGUAGE|LC_\w+|HOME|TMPDIR|TEMP|TMP|TZ|PSYCOPG\w*|SQLALCHEMY\w*")
 MAX_MESSAGE = 1 << 20
 START_TIMEOUT = 60.0
 
 
+MODULES = ("alembic", "scryer_runbook.guard")  # `python -m` these: the CLI, or the CLI under the runbooks' guard
+_local = threading.local()
+
+
 def supported() -> bool:
-    return (os.environ.get(SWITCH, "1") != "0" and hasattr(os, "fork") and hasattr(os, "pidfd_open")
-            and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET"))
+    return (os.environ.get(SWITCH, "1") != "0" and not getattr(_local, "plain", False) and hasattr(os, "fork")
+            and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET"))
+
+
+@contextlib.contextmanager
+def plain():
+    """In this block, in this thread, every command is a plain subprocess (to compare the two ways)."""
+    _local.plain = True
+    try:
+        yield
+    finally:
+        _local.plain = False
 
 
 def run(args, *, cwd, env, timeout=None, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run(args, cwd=cwd, env=env, timeout=timeout, **kwargs)``; through the fork server when
-    ``args`` is ``python -m alembic ...`` with stdout and stderr interleaved into one text."""
-    plain = (list(args[:3]) != [sys.executable, "-m", "alembic"] or not supported()
-             or kwargs != {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True})
-    server = None if plain else _server_for(env)
+    ``args`` is ``python -m MODULE ...`` (MODULES) with stdout and stderr piped, as text (together or apart)."""
+    fast = (len(args) >= 3 and list(args[:2]) == [sys.executable, "-m"] and args[2] in MODULES and supported()
+            and kwargs in ({"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True},
+                           {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}))
+    server = _server_for(env) if fast else None
     if server is None:
         return subprocess.run(args, cwd=cwd, env=env, timeout=timeout, **kwargs)
-    returncode, output = server.run(list(args[3:]), os.fspath(cwd), dict(env), timeout)
+    apart = kwargs["stderr"] == subprocess.PIPE
+    returncode, out, err = server.run(args[2], list(args[3:]), os.fspath(cwd), dict(env), timeout, apart)
+    stdout, stderr = _text(out), _text(err) if apart else None
     if returncode is None:
-        raise subprocess.TimeoutExpired(args, timeout, output=_text(output))
-    return subprocess.CompletedProcess(args, returncode, _text(output))
+        raise subprocess.TimeoutExpired(args, timeout, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(args, returncode, stdout, stderr)
 
 
-def _readable(fd: int, timeout: float | None) -> bool:
+def _readable(fds, timeout: float | None) -> list[int]:
+    """Which of ``fds`` (an fd or several) can be read within ``timeout`` seconds (None: wait)."""
     if timeout is not None and timeout <= 0:
-        return False
+        return []
     poll = select.poll()
-    poll.register(fd, select.POLLIN)
-    return bool(poll.poll(None if timeout is None else timeout * 1000))
+    for fd in [fds] if isinstance(fds, int) else fds:
+        poll.register(fd, select.POLLIN)
+    return [fd for fd, _ in poll.poll(None if timeout is None else timeout * 1000)]
 
 
 def _text(data: bytes) -> str:
@@ -145,38 +165,46 @@ class _Server:
 
     def wait_ready(self) -> bool:
         if self.ready is None:
-            self.ready = (_readable(self.control.fileno(), START_TIMEOUT) and self.control.recv(64) == b"ready"
-                          and os.fstat(self.log).st_size == 0)
+            started = bool(_readable(self.control.fileno(), START_TIMEOUT)) and self.control.recv(64) == b"ready"
+            self.ready = started and os.fstat(self.log).st_size == 0
             if not self.ready:
                 self.stop()
         return self.ready
 
-    def run(self, args: list[str], cwd: str, env: dict, timeout: float | None) -> tuple[int | None, bytes]:
+    def run(self, module: str, args: list[str], cwd: str, env: dict, timeout: float | None,
+            apart: bool) -> tuple[int | None, bytes, bytes]:
         deadline = None if timeout is None else time.monotonic() + timeout
-        reader, writer = os.pipe()
+        pipes = [os.pipe() for _ in range(2 if apart else 1)]  # (read, write): stdout, and stderr when apart
         reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            request = json.dumps({"args": args, "cwd": cwd, "env": env, "group": os.getpgrp()}).encode()
-            socket.send_fds(self.control, [request], [0, writer, theirs.fileno()])
-            os.close(writer)
-            writer = -1
+            request = json.dumps({"module": module, "args": args, "cwd": cwd, "env": env,
+                                  "group": os.getpgrp()}).encode()
+            out, err = pipes[0][1], pipes[-1][1]
+            socket.send_fds(self.control, [request], [0, out, err, theirs.fileno()])
+            for _, writer in pipes:
+                os.close(writer)
             theirs.close()
             pid = _number(reply)
-            output = bytearray()
-            while True:  # the output until EOF (every copy of the write end closed), as subprocess.run reads it
+            data = {reader: bytearray() for reader, _ in pipes}
+            open_readers = set(data)
+            while open_readers:  # until EOF on each (every copy of the write end closed), as subprocess.run reads
                 left = None if deadline is None else deadline - time.monotonic()
-                if not _readable(reader, left):
+                ready = _readable(open_readers, left)
+                if not ready:
                     os.kill(pid, signal.SIGKILL)  # subprocess.run kills the command on timeout
-                    return None, bytes(output)
-                chunk = os.read(reader, 65536)
-                if not chunk:
-                    break
-                output += chunk
-            return _number(reply), bytes(output)
+                    return None, bytes(data[pipes[0][0]]), bytes(data[pipes[-1][0]])
+                for reader in ready:
+                    chunk = os.read(reader, 65536)
+                    if chunk:
+                        data[reader] += chunk
+                    else:
+                        open_readers.discard(reader)
+            return _number(reply), bytes(data[pipes[0][0]]), bytes(data[pipes[-1][0]])
         finally:
-            for fd in (reader, writer):
-                if fd >= 0:
-                    os.close(fd)
+            for reader, writer in pipes:
+                for fd in (reader, writer):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             reply.close()
 
     def stop(self) -> None:
@@ -228,10 +256,10 @@ def _serve(control_fd: int):
     while True:
         for key, _ in selector.select():
             if key.fileobj is control:
-                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 3)
+                message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 4)
                 if not message:  # the caller has gone
                     os._exit(0)
-                stdin, output, reply_fd = fds
+                stdin, output, errors, reply_fd = fds
                 reply = socket.socket(fileno=reply_fd)
                 assert threading.active_count() == 1, "a thread in the fork server"
                 pid = os.fork()
@@ -242,9 +270,9 @@ def _serve(control_fd: int):
                     for pidfd, (_, other) in children.items():
                         os.close(pidfd)
                         other.close()
-                    return json.loads(message), stdin, output
-                os.close(stdin)
-                os.close(output)
+                    return json.loads(message), stdin, output, errors
+                for fd in (stdin, output, errors):
+                    os.close(fd)
                 pidfd = os.pidfd_open(pid)
                 children[pidfd] = (pid, reply)
                 selector.register(pidfd, selectors.EVENT_READ)
@@ -266,8 +294,8 @@ def _send(reply: socket.socket, text: str) -> None:
         pass  # the caller gave up on this command (timeout, exit): nothing to tell
 
 
-def _become(request: dict, stdin: int, output: int) -> None:
-    """In the forked child: turn into `python -m alembic ARGS` started in ``cwd`` with ``env``, and run it."""
+def _become(request: dict, stdin: int, output: int, errors: int) -> None:
+    """In the forked child: turn into `python -m MODULE ARGS` started in ``cwd`` with ``env``, and run it."""
     import runpy
 
     try:
@@ -276,9 +304,9 @@ def _become(request: dict, stdin: int, output: int) -> None:
         pass  # the caller's group is in another session: stay in the server's
     os.dup2(stdin, 0)
     os.dup2(output, 1)
-    os.dup2(output, 2)
-    os.close(stdin)
-    os.close(output)
+    os.dup2(errors, 2)
+    for fd in {stdin, output, errors}:
+        os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -288,10 +316,10 @@ def _become(request: dict, stdin: int, output: int) -> None:
     main = sys.modules["__main__"].__dict__
     for name in set(main) - MAIN_DUNDERS:  # `-c BOOT`'s globals: a `-m` __main__ starts without them
         del main[name]
-    sys.argv = ["-m", *request["args"]]  # runpy sets argv[0] to alembic/__main__.py
-    sys.orig_argv = [sys.executable, "-m", "alembic", *request["args"]]
+    sys.argv = ["-m", *request["args"]]  # runpy sets argv[0] to the module's file
+    sys.orig_argv = [sys.executable, "-m", request["module"], *request["args"]]
     try:
-        runpy._run_module_as_main("alembic")
+        runpy._run_module_as_main(request["module"])
         code = 0
     except SystemExit as exit:  # the interpreter's handling of sys.exit()
         code = exit.code
