@@ -46,8 +46,9 @@ lab: $(INSTALLED)
 notebooks: $(INSTALLED)
 	$(PY) -m scryer_runbook.cli regenerate-notebooks
 
+# e.g. make benchmark BENCHMARK_ARGS="--suite" (also times make test-fast and make test)
 benchmark: $(INSTALLED)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCHMARK_ARGS)
 
 pg-start: $(INSTALLED)
 	$(PY) -m scryer_runbook.cli pg start

@@ -123,3 +123,13 @@ def test_switched_off_or_not_alembic_it_is_plain_subprocess_run(probe, monkeypat
 def test_project_alembic_goes_through_the_fork_server():
     assert project.alembic("heads").output.strip() == "004_index_tasks_created_at (head)"
     assert any(server is not None and server.process.poll() is None for server in fastcli._servers.values())
+
+
+def test_stdout_and_stderr_apart_are_the_cli_s(probe):
+    """project.run(stdout_only=True) pipes the two streams apart: each must hold what the CLI's holds."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": "exit-3"}
+    kwargs = dict(cwd=probe, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    plain = subprocess.run([sys.executable, "-m", "alembic", "current"], **kwargs)
+    fast = fastcli.run([sys.executable, "-m", "alembic", "current"], **kwargs)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert "out 39" in fast.stdout and "err 39" in fast.stderr and "err" not in fast.stdout

@@ -175,6 +175,7 @@ class _Server:
             apart: bool) -> tuple[int | None, bytes, bytes]:
         deadline = None if timeout is None else time.monotonic() + timeout
         pipes = [os.pipe() for _ in range(2 if apart else 1)]  # (read, write): stdout, and stderr when apart
+        unclosed = {fd for pipe in pipes for fd in pipe}  # closed once only: other threads reuse fd numbers
         reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             request = json.dumps({"module": module, "args": args, "cwd": cwd, "env": env,
@@ -183,6 +184,7 @@ class _Server:
             socket.send_fds(self.control, [request], [0, out, err, theirs.fileno()])
             for _, writer in pipes:
                 os.close(writer)
+                unclosed.discard(writer)
             theirs.close()
             pid = _number(reply)
             data = {reader: bytearray() for reader, _ in pipes}
@@ -201,10 +203,9 @@ class _Server:
                         open_readers.discard(reader)
             return _number(reply), bytes(data[pipes[0][0]]), bytes(data[pipes[-1][0]])
         finally:
-            for reader, writer in pipes:
-                for fd in (reader, writer):
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+            for fd in unclosed:
+                os.close(fd)
+            theirs.close()
             reply.close()
 
     def stop(self) -> None:
