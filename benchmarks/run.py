@@ -70,8 +70,8 @@ def alembic_both_ways(row, runs: int, url: str) -> None:
                         (["heads"], "reads the revision scripts")):
         times = {}
         for way, runner in (("plain", subprocess.run), ("fast", fastcli.run)):
-            times[way] = median_of(runs, lambda: project.run([sys.executable, "-m", "alembic", *args], url=url,
-                                                             runner=runner))
+            command = [sys.executable, "-m", "alembic", *args]
+            times[way] = median_of(runs, lambda: project.run(command, url=url, runner=runner))
         row(f"`alembic {' '.join(args)}` ({label}): plain / fork server", times["plain"], times["fast"])
 
 
@@ -95,7 +95,8 @@ def main() -> int:
 
     def row(label: str, *seconds: float) -> None:
         rows.append((label, seconds))
-        print(f"{label:<70} {' / '.join(f'{s:.3f}' for s in seconds)} s", file=sys.stderr, flush=True)  # progress
+        figures = " / ".join(f"{s:.3f}" for s in seconds)
+        print(f"{label:<70} {figures} s", file=sys.stderr, flush=True)  # progress
 
     cold = median_of(max(3, args.runs // 2), embedded_cold)
     row("embedded PostgreSQL: cold start + stop (initdb)", cold)

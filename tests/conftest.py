@@ -26,8 +26,8 @@ def pytest_configure(config):
     os.environ.setdefault("SCRYER_SANDBOX_URL", os.environ["DATABASE_URL"])
 
 
-# Tests that look at the built site (or the browser's visit of it) wait for one build per session: they all run on
-# one xdist worker (`--dist loadgroup`), so no other worker sits blocked on the build or the browser.
+# Tests that look at the built site (or the browser's visit of it) wait for one build per session: they all
+# run on one xdist worker (`--dist loadgroup`), so no other worker sits blocked on the build or the browser.
 SITE_FIXTURES = {"site", "build", "seen"}
 
 
@@ -96,7 +96,7 @@ def head_db(scratch, head_template):
     return scratch.database("head", template=head_template)
 
 
-# --- helpers the runbook tests share ---------------------------------------------------------------------------------
+# --- helpers the runbook tests share ------------------------------------------------------------------------
 
 
 def outputs(nb) -> str:

@@ -1,6 +1,7 @@
-"""The fork server's child is the process `python -m alembic` would be: a probe env.py reports what it sees (cwd,
-sys.path, argv, environment, open files, __main__, streams, what is already imported) and how it ends; the fast
-path and a plain subprocess must report the same, except that the fast child's parent is the server."""
+"""The fork server's child is the process `python -m alembic` would be: a probe env.py reports what it sees
+(cwd, sys.path, argv, environment, open files, __main__, streams, process group, what is already imported) and
+how it ends; the fast path and a plain subprocess must report the same, except that the fast child's parent is
+the server."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ if os.environ.get("PROBE_ENDING") == "facts":
         "environ": dict(os.environ), "fds": sorted(os.listdir("/proc/self/fd")),
         "stdin": [os.fstat(0).st_dev, os.fstat(0).st_ino], "umask": os.umask(0o022),
         "main": sorted(vars(main)), "main_name": main.__name__, "main_file": main.__file__,
-        "streams": [(s.encoding, s.errors, s.line_buffering, s.write_through) for s in (sys.stdout, sys.stderr)],
-        "flags": str(sys.flags), "process_group": os.getpgrp(), "session": os.getsid(0), "project_imported": sorted(name for name, module in sys.modules.items()
-            if (getattr(module, "__file__", None) or "").startswith(tuple(os.environ["PROJECT_ROOTS"].split(os.pathsep)))),
+        "streams": [(s.encoding, s.errors, s.line_buffering, s.write_through)
+                    for s in (sys.stdout, sys.stderr)],
+        "flags": str(sys.flags), "process_group": os.getpgrp(), "session": os.getsid(0),
+        "project_imported": sorted(name for name, module in sys.modules.items()
+            if (getattr(module, "__file__", None) or "").startswith(
+                tuple(os.environ["PROJECT_ROOTS"].split(os.pathsep)))),
         "helper": __import__("probe_helper").WHERE,
         "caller_is_parent": os.getppid() == int(os.environ["CALLER_PID"]),
     }, sort_keys=True))
@@ -65,8 +69,8 @@ def both(probe, ending: str, timeout: float = 60) -> list[subprocess.CompletedPr
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": ending, "CALLER_PID": str(os.getpid()),
            "PROJECT_ROOTS": project_roots(probe), "A_VALUE_ONLY_THIS_COMMAND_HAS": ending}
     args = [sys.executable, "-m", "alembic", "current"]
-    return [runner(args, cwd=probe, env=env, timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                   text=True) for runner in (subprocess.run, fastcli.run)]
+    return [runner(args, cwd=probe, env=env, timeout=timeout, stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT, text=True) for runner in (subprocess.run, fastcli.run)]
 
 
 def test_the_child_sees_what_the_cli_process_sees(probe):
@@ -74,7 +78,8 @@ def test_the_child_sees_what_the_cli_process_sees(probe):
     plain, fast = both(probe, "facts")
     assert (plain.returncode, fast.returncode) == (0, 0), plain.stdout + fast.stdout
     seen = [json.loads(done.stdout.splitlines()[0]) for done in (plain, fast)]
-    assert seen[0].pop("caller_is_parent") and not seen[1].pop("caller_is_parent"), "not served by the fork server"
+    assert seen[0].pop("caller_is_parent"), "the plain run is not the caller's child"
+    assert not seen[1].pop("caller_is_parent"), "not served by the fork server"
     assert seen[0] == seen[1]
     assert seen[0]["project_imported"] == [] and seen[0]["helper"] == str(probe / "probe_helper.py")
     assert seen[0]["environ"]["A_VALUE_ONLY_THIS_COMMAND_HAS"] == "facts" and seen[0]["path"][0] == str(probe)
@@ -87,20 +92,22 @@ def test_exit_codes_messages_and_tracebacks_are_the_cli_s(probe, ending):
     assert plain.returncode == {"exit-3": 3, "exit-message": 1, "raise": 1}[ending]
     assert (fast.returncode, fast.stdout) == (plain.returncode, plain.stdout)
     if ending == "raise":
-        assert 'File "<frozen runpy>", line' in fast.stdout.split("Traceback (most recent call last):\n")[1][:40]
+        first_frame = fast.stdout.split("Traceback (most recent call last):\n")[1][:40]
+        assert 'File "<frozen runpy>", line' in first_frame
 
 
 def test_a_command_past_its_timeout_is_killed_as_subprocess_run_kills_it(probe):
     started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
-        fastcli.run([sys.executable, "-m", "alembic", "current"], cwd=probe, timeout=3, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, text=True,
+        fastcli.run([sys.executable, "-m", "alembic", "current"], cwd=probe, timeout=3,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                     env={**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": "sleep"})
     assert time.monotonic() - started < 30
 
 
 def test_a_different_start_up_environment_gets_a_server_of_its_own(probe):
-    """PYTHON* and locale variables shape the interpreter when it starts: a server started with others would lie."""
+    """PYTHON* and locale variables shape the interpreter when it starts: a server started with others would
+    lie."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": "facts", "CALLER_PID": str(os.getpid()),
            "PROJECT_ROOTS": project_roots(probe), "PYTHONIOENCODING": "latin-1"}
     kwargs = dict(cwd=probe, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -115,8 +122,8 @@ def test_switched_off_or_not_alembic_it_is_plain_subprocess_run(probe, monkeypat
     assert not fastcli.supported()
     [plain, fast] = both(probe, "facts")
     assert json.loads(fast.stdout.splitlines()[0])["caller_is_parent"]
-    done = fastcli.run([sys.executable, "-c", "import os; print(os.getppid())"], cwd=probe, env=dict(os.environ),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = fastcli.run([sys.executable, "-c", "import os; print(os.getppid())"], cwd=probe,
+                       env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert done.stdout.strip() == str(os.getpid())
 
 

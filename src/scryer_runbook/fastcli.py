@@ -1,18 +1,21 @@
 """`python -m alembic ...` without paying 0.5-0.8 s of imports per command: a preloaded fork server.
 
-``run()`` is a drop-in for the ``subprocess.run(args, cwd=, env=, stdout=PIPE, stderr=STDOUT or PIPE, text=True,
-timeout=)`` call that runs ``[sys.executable, "-m", "alembic", ...]`` (or ``-m scryer_runbook.guard alembic``). It hands the command to a server process
-(one per calling process, started on first use, gone when the caller exits) that imported Alembic, SQLAlchemy
-and psycopg once and never anything of a project. For each command the server forks; the child takes the
-command's stdin, a pipe for stdout and stderr together, its cwd and exactly its environment, puts the cwd first on
-``sys.path`` as ``-m`` does, and runs ``alembic`` as ``python -m alembic`` would (runpy's ``_run_module_as_main``,
-the same traceback for an uncaught error, the interpreter's own exit). So a command gets a process of its own,
-imports the project (env.py, models, revisions) fresh, and returns the CLI's exit code and output.
+``run()`` is a drop-in for ``subprocess.run(args, cwd=, env=, stdout=PIPE, stderr=STDOUT or PIPE,
+text=True, timeout=)`` when ``args`` is ``[sys.executable, "-m", "alembic", ...]`` (or ``-m
+scryer_runbook.guard alembic``). It hands the command to a server process (one per calling process,
+started on first use, gone when the caller exits) that imported Alembic, SQLAlchemy and psycopg once and
+never anything of a project. For each command the server forks; the child takes the command's stdin,
+pipes for stdout and stderr, its cwd, exactly its environment and the caller's process group, puts the
+cwd first on ``sys.path`` as ``-m`` does, and runs the module as ``python -m`` would (runpy's
+``_run_module_as_main``, the same traceback for an uncaught error, the same exit code). So a command gets
+a process of its own, imports the project (env.py, models, revisions) fresh, and returns the CLI's exit
+code and output.
 
-The server holds no thread and no connection when it forks. Anything the interpreter reads from the environment
-at start-up (``PYTHON*``, locale, ``HOME``, temp dir, time zone) is part of a server's key: a command whose
-environment differs there gets a server of its own. Without ``os.fork`` (or pidfds, or fd passing), or with
-``SCRYER_FAST_ALEMBIC=0``, or when a server cannot start cleanly, ``run()`` is plain ``subprocess.run``.
+The server holds no thread and no connection when it forks. What the interpreter reads from the
+environment at start-up (``PYTHON*``, locale, ``HOME``, temp dir, time zone) is part of a server's key:
+a command whose environment differs there gets a server of its own. Without ``os.fork`` (or pidfds, or
+fd passing), with ``SCRYER_FAST_ALEMBIC=0``, or when a server cannot start cleanly, ``run()`` is plain
+``subprocess.run``.
 """
 
 from __future__ import annotations
@@ -32,24 +35,25 @@ import threading
 import time
 
 SWITCH = "SCRYER_FAST_ALEMBIC"  # "0": every command is a plain subprocess
-# Libraries only: a project's own modules (env.py, models, revisions, this package) are imported by each child.
+# Libraries only: a project's own modules (env.py, models, revisions, this package) are each child's.
 PRELOAD = ("asyncio", "logging.config", "greenlet", "psycopg", "sqlalchemy", "sqlalchemy.orm",
-           "sqlalchemy.ext.asyncio", "sqlalchemy.dialects.postgresql.psycopg", "alembic.config", "alembic.command",
-           "alembic.autogenerate", "alembic.ddl.postgresql", "alembic.runtime.migration", "alembic.script",
-           "mako.template", "dotenv")
+           "sqlalchemy.ext.asyncio", "sqlalchemy.dialects.postgresql.psycopg", "alembic.config",
+           "alembic.command", "alembic.autogenerate", "alembic.ddl.postgresql", "alembic.runtime.migration",
+           "alembic.script", "mako.template", "dotenv")
 # What the interpreter (or a preloaded library) reads from the environment when it starts.
 STARTUP_ENV = re.compile(r"PYTHON\w*|LANG|LANGUAGE|LC_\w+|HOME|TMPDIR|TEMP|TMP|TZ|PSYCOPG\w*|SQLALCHEMY\w*")
 MAX_MESSAGE = 1 << 20
 START_TIMEOUT = 60.0
 
 
-MODULES = ("alembic", "scryer_runbook.guard")  # `python -m` these: the CLI, or the CLI under the runbooks' guard
+MODULES = ("alembic", "scryer_runbook.guard")  # `python -m` these: the CLI, or the CLI under the guard
 _local = threading.local()
 
 
 def supported() -> bool:
-    return (os.environ.get(SWITCH, "1") != "0" and not getattr(_local, "plain", False) and hasattr(os, "fork")
-            and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET"))
+    return (os.environ.get(SWITCH, "1") != "0" and not getattr(_local, "plain", False)
+            and hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+            and hasattr(socket, "SOCK_SEQPACKET"))
 
 
 @contextlib.contextmanager
@@ -64,7 +68,7 @@ def plain():
 
 def run(args, *, cwd, env, timeout=None, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run(args, cwd=cwd, env=env, timeout=timeout, **kwargs)``; through the fork server when
-    ``args`` is ``python -m MODULE ...`` (MODULES) with stdout and stderr piped, as text (together or apart)."""
+    ``args`` is ``python -m MODULE ...`` (MODULES), stdout and stderr piped as text (together or apart)."""
     fast = (len(args) >= 3 and list(args[:2]) == [sys.executable, "-m"] and args[2] in MODULES and supported()
             and kwargs in ({"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True},
                            {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}))
@@ -95,9 +99,9 @@ def _text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-# --- the caller's side ---------------------------------------------------------------------------------------------
+# --- the caller's side --------------------------------------------------------------------------------------
 
-_servers: dict[tuple, _Server | None] = {}  # startup-environment key -> server (None: could not start, go plain)
+_servers: dict[tuple, _Server | None] = {}  # start-up environment key -> server (None: cannot serve)
 _lock = threading.Lock()
 
 
@@ -165,7 +169,8 @@ class _Server:
 
     def wait_ready(self) -> bool:
         if self.ready is None:
-            started = bool(_readable(self.control.fileno(), START_TIMEOUT)) and self.control.recv(64) == b"ready"
+            started = (bool(_readable(self.control.fileno(), START_TIMEOUT))
+                       and self.control.recv(64) == b"ready")
             self.ready = started and os.fstat(self.log).st_size == 0
             if not self.ready:
                 self.stop()
@@ -189,7 +194,7 @@ class _Server:
             pid = _number(reply)
             data = {reader: bytearray() for reader, _ in pipes}
             open_readers = set(data)
-            while open_readers:  # until EOF on each (every copy of the write end closed), as subprocess.run reads
+            while open_readers:  # until EOF on each (every write end closed), as subprocess.run reads
                 left = None if deadline is None else deadline - time.monotonic()
                 ready = _readable(open_readers, left)
                 if not ready:
@@ -227,11 +232,12 @@ def _number(reply: socket.socket) -> int:
     return int(data)
 
 
-# --- the server's side (run as `python -c BOOT thisfile FD`: never imported as part of this package) ------------------
+# --- the server's side (run as `python -c BOOT thisfile FD`: never imported as part of this package) --------
 
 BOOT = ("import sys; exec(compile(open(sys.argv[1], encoding='utf-8').read(), sys.argv[1], 'exec'), "
         "{'__name__': 'scryer_alembic_fork_server', '__file__': sys.argv[1]})")
-MAIN_DUNDERS = {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__annotations__", "__builtins__"}
+MAIN_DUNDERS = {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__annotations__",
+                "__builtins__"}
 
 
 def _serve(control_fd: int):
@@ -337,9 +343,9 @@ def _become(request: dict, stdin: int, output: int, errors: int) -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGINT)
         code = 1
-    # The interpreter's exit, up to what a caller can observe: threads joined, atexit handlers (logging's flush),
-    # std streams flushed. Tearing down every module would cost 0.1 s here (each page the server shares is copied
-    # on write), and finalisers of objects still alive at exit are not guaranteed to run in CPython either.
+    # The interpreter's exit, up to what a caller can observe: threads joined, atexit handlers (logging's
+    # flush), std streams flushed. Tearing down every module would cost 0.1 s here (each page shared with the
+    # server is copied on write), and CPython does not promise to finalise objects still alive at exit either.
     threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
@@ -355,5 +361,5 @@ if __name__ == "scryer_alembic_fork_server":
 else:
     atexit.register(_stop_all)
     os.register_at_fork(after_in_child=_forget_after_fork)
-    if "ipykernel" in sys.modules:  # a runbook notebook: its alembic commands come soon, import while it imports
+    if "ipykernel" in sys.modules:  # a runbook notebook: alembic commands come soon, import while it imports
         prestart()
