@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import psycopg
@@ -27,8 +28,9 @@ from scryer_runbook.project import REPO_ROOT, alembic, copy_project
 
 HEAD = "004_index_tasks_created_at"
 SNIPPETS = REPO_ROOT / "docs" / "snippets"
-DB_CHECKS = ["server", "version-table", "revision", "version-width", "drift", "migration-role", "app-role", "locks",
-             "migration-lock"]
+DB_CHECKS = ["server", "version-table", "revision", "version-width", "drift", "invalid-indexes", "migration-role",
+             "app-role", "locks", "migration-lock"]
+SCRYER_LOCK_KEY = zlib.crc32(b"scryer:alembic") & 0x7FFFFFFF  # alembic/env.py's key
 
 
 def triage(url: str, project: Path | None = None, **kwargs) -> doctor.Report:
@@ -73,10 +75,17 @@ def test_healthy_database_at_head(at_head):
     assert_findings(report, {})
     assert {c.id: c.status for c in report.checks} == {
         "connection": OK, "server": OK, "scripts": OK, "version-table": OK, "revision": OK, "version-width": OK,
-        "drift": OK, "migration-role": OK, "app-role": SKIP, "locks": OK, "migration-lock": OK}
+        "drift": OK, "invalid-indexes": OK, "migration-role": OK, "app-role": SKIP, "locks": OK, "migration-lock": OK}
     assert report.check("revision").summary == f"at head {HEAD}"
     assert report.check("drift").summary.startswith("the live schema matches the models (env.py's target_metadata")
-    assert report.text().splitlines()[-1].startswith("healthy: 10 ok, 1 skipped;")
+    assert report.text().splitlines()[-1].startswith("healthy: 11 ok, 1 skipped;")
+
+
+def read_only_version_table(roles) -> None:
+    """The app may read alembic_version (a health check does), never write it."""
+    with admin(roles.owner_url) as owner:
+        owner.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {}").format(
+            sql.Identifier(roles.app)))
 
 
 def test_healthy_with_owner_and_app_roles(scratch, empty_db):
@@ -84,6 +93,7 @@ def test_healthy_with_owner_and_app_roles(scratch, empty_db):
     with admin(roles.owner_url) as owner:
         for statement in scenarios.least_privilege_grants(roles.owner, roles.app):
             owner.execute(statement)
+    read_only_version_table(roles)
     report = triage(roles.owner_url, app_role=roles.app)
     assert_findings(report, {})
     assert report.check("app-role").status == OK and report.check("migration-role").status == OK
@@ -196,9 +206,12 @@ def test_tables_without_version_table(empty_db):
     scenarios.create_tables_outside_alembic(empty_db)
     report = triage(empty_db)
     assert_findings(report, {"version-table": "already-exists"})
-    assert report.check("version-table").evidence == [
-        "tables: tasks, users",
-        "the live schema matches the models, so most likely head: `alembic stamp head`, then `alembic check`"]
+    tables, schema, advice, data = report.check("version-table").evidence
+    assert tables == "tables: tasks, users"
+    assert schema == "the live schema matches the models at head; that does not prove every revision ran"
+    assert advice.startswith("do not `alembic stamp head`: find the revision the schema matches")
+    assert "already-exists runbook" in advice and "`alembic stamp head`, then" not in report.text()
+    assert data.startswith("no revision changes data")
 
 
 def test_partial_schema_without_version_table(empty_db):
@@ -206,9 +219,10 @@ def test_partial_schema_without_version_table(empty_db):
     scenarios.schema_at_revision_without_version(empty_db, "002_add_users_table")
     report = triage(empty_db)
     assert_findings(report, {"version-table": "already-exists"})
-    tables, verdict = report.check("version-table").evidence
+    tables, verdict, advice, _data = report.check("version-table").evidence
     assert tables == "tables: users"
-    assert "add_table tasks" in verdict and "a partial schema, do not `stamp head`" in verdict
+    assert "add_table tasks" in verdict and "a partial schema" in verdict
+    assert advice.startswith("do not `alembic stamp head`")
 
 
 def test_overlapping_version_rows(at_head):
@@ -310,6 +324,7 @@ def grants(roles, *indexes: int) -> None:
     with admin(roles.owner_url) as owner:
         for index in indexes:
             owner.execute(statements[index])
+    read_only_version_table(roles)
 
 
 def test_app_role_without_sequence_grant(scratch, empty_db):
@@ -424,11 +439,12 @@ def test_long_transaction_holding_a_table_lock_warns(at_head, monkeypatch):
                for line in report.check("locks").evidence), report.check("locks").evidence
 
 
-@pytest.mark.parametrize("key", [checks.SCRYER_LOCK_KEY, -5, 9_000_000_000])  # another project's key: --lock-key
+@pytest.mark.parametrize("key", [SCRYER_LOCK_KEY, -5, 9_000_000_000])  # another project's key: --lock-key
 def test_migration_lock_held(key, at_head):
     """A session holds the migration lock and sits idle (a stuck deploy step, a backend that outlived its client)."""
     env_py = (REPO_ROOT / "alembic" / "env.py").read_text()
-    assert 'MIGRATION_LOCK_KEY = zlib.crc32(b"scryer:alembic") & 0x7FFFFFFF' in env_py  # = checks.SCRYER_LOCK_KEY
+    assert 'MIGRATION_LOCK_KEY = zlib.crc32(b"scryer:alembic") & 0x7FFFFFFF' in env_py  # = SCRYER_LOCK_KEY
+    assert diagnosis.load_project(REPO_ROOT / "alembic.ini").lock_key == SCRYER_LOCK_KEY  # alembic.ini names it
     with admin(at_head) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", [key])
         pid = holder.info.backend_pid
@@ -489,8 +505,8 @@ def test_the_doctors_sessions_cannot_write(empty_db, tmp_path, monkeypatch):
     with diagnosis.connect(empty_db) as conn:
         assert (diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn)) == before
     assert sorted(path for path in project.rglob("*") if "__pycache__" not in path.parts) == files
-    conn, _ = checks.check_connection(empty_db, 3)  # the doctor's own session, as it opens it
-    with conn:
+    ctx = checks.Context.open(empty_db, diagnosis.load_project(REPO_ROOT / "alembic.ini"))  # the doctor's session
+    with ctx.conn as conn:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), conn.transaction():
             conn.execute("CREATE TABLE intruder (id int)")
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), conn.transaction():
@@ -517,7 +533,7 @@ def test_password_never_printed(scratch, empty_db):
 def test_cli_exit_0_when_healthy(at_head):
     cli = run_cli("-c", "alembic.ini", env={"DATABASE_URL": at_head, "LANG": "C.UTF-8"})
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert cli.stdout.splitlines()[-1].startswith("healthy: 10 ok, 1 skipped;") and cli.stderr == ""
+    assert cli.stdout.splitlines()[-1].startswith("healthy: 11 ok, 1 skipped;") and cli.stderr == ""
 
 
 def test_cli_exit_1_with_json_and_chinese_links(empty_db):
@@ -559,7 +575,7 @@ def test_cli_options_in_process(at_head, capsys):
 def test_language_of_the_links(empty_db, monkeypatch):
     scenarios.create_tables_outside_alembic(empty_db)
     zh = doctor.triage(empty_db, lang="zh")
-    assert f"runbook: {problems.DOCS_URL}/runbooks/already-exists/" in zh.text()
+    assert f"Runbook：{problems.DOCS_URL}/runbooks/already-exists/" in zh.text()
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     assert doctor.triage(empty_db).lang == "zh"
     monkeypatch.setenv("LANG", "en_US.UTF-8")
@@ -688,6 +704,7 @@ def test_site_samples_are_real_output(scratch, empty_db):
     with admin(roles.owner_url) as owner:
         for statement in scenarios.least_privilege_grants(roles.owner, roles.app):
             owner.execute(statement)
+    read_only_version_table(roles)
     healthy = triage(roles.owner_url, app_role=roles.app)
     assert healthy.exit_code == 0
     check_sample("doctor-healthy.txt", sample(healthy, command, names))

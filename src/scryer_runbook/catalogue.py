@@ -65,3 +65,8 @@ SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)
 
 def entry(slug: str) -> RunbookEntry:
     return next(item for item in RUNBOOKS if item.slug == slug)
+
+
+def runbook_for(finding: str) -> str | None:
+    """The runbook a doctor finding key names exactly (``"version-table:overlap"``, ``"drift"``), if any."""
+    return next((item.slug for item in RUNBOOKS if finding in item.findings), None)
