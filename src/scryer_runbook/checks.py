@@ -498,7 +498,8 @@ def check_app_role(ctx: Context) -> Check:
     if without_defaults:
         return Check(WARN, _("{role} can use today's tables, but not the ones the next migration creates")
                      .format(role=role),
-                     [f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT ... ON TABLES TO {role}"
+                     [_("no {statement}").format(statement=f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA "
+                                                           f"{schema} GRANT ... ON TABLES TO {role}")
                       for owner in without_defaults], kind="default-privileges")
     return Check(OK, _("{role} may read and write every table in {schema}, now and after migrations")
                  .format(role=role, schema=schema))

@@ -144,7 +144,7 @@ def _prepend_paths(config: Config, ini: Path) -> list[str]:
 
 
 def _lock_key(config: Config, ini: Path) -> int | None:
-    text = config.get_section_option(TOOL_SECTION, "lock_key")
+    text = (config.get_section(TOOL_SECTION) or {}).get("lock_key")
     if text is None:
         return None
     try:
