@@ -6,6 +6,7 @@ notebooks use, then asserts that exactly the expected checks report, each linkin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from scryer_runbook import checks, diagnosis, doctor, problems, sandbox, scenarios, server, urls
+from scryer_runbook import catalogue, checks, diagnosis, doctor, problems, sandbox, scenarios, server, urls
 from scryer_runbook.checks import FAIL, OK, SKIP, WARN
 from scryer_runbook.notebooks import normalise
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
@@ -627,26 +628,15 @@ def test_any_alembic_project(empty_db, tmp_path):
     logging config. env.py is read offline and stops at configure(): the process's logging is left alone."""
     import logging  # noqa: PLC0415
 
-    generic = tmp_path / "generic"
-    generic.mkdir()
-    alembic("init", "migrations", project=generic, check=True)
-    ini = generic / "alembic.ini"
-    url = urls.sqlalchemy(empty_db)
-    ini.write_text(re.sub(r"(?m)^sqlalchemy\.url = .*$", f"sqlalchemy.url = {url}", ini.read_text())
-                   .replace("prepend_sys_path = .", "prepend_sys_path = %(here)s"))
-    env = generic / "migrations" / "env.py"
-    env.write_text(env.read_text().replace("context.configure(", 'context.configure(version_table="generic_version", '))
-    alembic("revision", "-m", "things", "--rev-id", "g001", project=generic, check=True)
-    revision = generic / "migrations" / "versions" / "g001_things.py"
-    revision.write_text(revision.read_text().replace(
-        '"""Upgrade schema."""\n    pass',
-        '"""Upgrade schema."""\n    op.create_table("things", sa.Column("id", sa.Integer, primary_key=True))'))
+    ini = generic_project(tmp_path / "generic", empty_db)
+    generic = ini.parent
     handlers = logging.getLogger().handlers[:]
 
     report = doctor.triage(empty_db, ini, lang="en")
     assert_findings(report, {"revision": "run-migrations"})
     assert report.check("version-table").summary == "generic_version: no version table yet (nothing migrated here yet)"
     assert report.check("drift").summary == "not compared: env.py sets no target_metadata (pass --metadata module:attr)"
+    assert report.check("migration-lock").summary.startswith("does not apply: the project names no migration lock")
     assert logging.getLogger().handlers == handlers
 
     alembic("upgrade", "head", project=generic, check=True)
@@ -719,3 +709,264 @@ def test_site_samples_are_real_output(scratch, empty_db):
     findings_zh = doctor.triage(roles.owner_url, None, lang="zh", app_role=roles.app)  # for the 中文 page
     check_sample("doctor-findings-zh.txt", sample(findings_zh, f"{command} --lang zh", names))
     check_sample("doctor-findings.json", sample(findings, command, names, as_json=True))
+
+
+# issue 9 and 10: locks never waited on, blind runs never healthy, no `stamp head`, the version table read-only ------
+
+
+def in_thread(url: str, *statements: str) -> tuple[psycopg.Connection, threading.Thread]:
+    """A session that runs ``statements`` in one transaction from a thread (the last one may block or sleep)."""
+    conn = psycopg.connect(url)
+
+    def run() -> None:
+        with contextlib.suppress(psycopg.errors.QueryCanceled):  # the test cancels it when done
+            for statement in statements:
+                conn.execute(statement)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return conn, thread
+
+
+def wait_for_lock(url: str, pid: int, table: str) -> None:
+    with admin(url) as conn:
+        deadline = time.monotonic() + 10
+        while not conn.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND granted AND relation = to_regclass(%s)",
+                               [pid, table]).fetchone()[0]:
+            assert time.monotonic() < deadline, f"pid {pid} never locked {table}"
+            time.sleep(0.02)
+
+
+@pytest.mark.parametrize("table, blocked", [("users", []), ("tasks", ["drift"]),
+                                            ("alembic_version", ["version-table", "revision", "drift"])])
+def test_exclusive_lock_held_inside_a_running_statement(table, blocked, at_head):
+    """ACCESS EXCLUSIVE held by a session whose statement is still running: seen at once, whatever its age; the
+    checks whose queries wait on it (reflecting tasks' server default, reading the version table) give up after
+    the lock timeout and say so; nothing says ok about what it could not read."""
+    holder, thread = in_thread(at_head, f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE", "SELECT pg_sleep(20)")
+    pid = holder.info.backend_pid
+    try:
+        wait_for_lock(at_head, pid, table)
+        started = time.monotonic()
+        report = triage(at_head)
+        took = time.monotonic() - started
+    finally:
+        holder.cancel_safe()
+        thread.join(timeout=10)
+        holder.close()
+    assert took < 8, report.text()
+    assert report.exit_code == 1 and report.status == "findings", report.text()
+    locks = report.check("locks")
+    assert locks.status == FAIL and locks.link == "run-migrations"
+    assert any(f"pid {pid} " in line and f"holds AccessExclusiveLock on {table} (active)" in line
+               for line in locks.evidence), locks.evidence
+    for check_id in blocked:
+        check = report.check(check_id)
+        assert (check.status, check.summary) == (FAIL, "could not check: gave up waiting for a lock (see locks)"), \
+            report.text()
+        assert check.blind and "lock timeout" in check.evidence[0]
+    assert [check.id for check in report.blind] == blocked
+    assert not report.text().splitlines()[-1].startswith("healthy")
+
+
+def test_migration_lock_held_the_doctor_does_not_wait(at_head):
+    """A migration holds the advisory lock (and every `alembic` command would queue on it): the doctor reads
+    pg_locks, finishes in well under the lock's wait, and names the holder."""
+    with admin(at_head) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [SCRYER_LOCK_KEY])
+        started = time.monotonic()
+        report = triage(at_head)
+        took = time.monotonic() - started
+    assert took < 5, report.text()
+    assert_findings(report, {"migration-lock": "docker"})
+    assert report.check("migration-lock").summary.startswith(f"the migration lock ({SCRYER_LOCK_KEY}) is held: "
+                                                             "a migration is running or stuck")
+
+
+def test_invalid_index_left_by_a_failed_concurrent_build(at_head):
+    with admin(at_head) as conn:
+        conn.execute("INSERT INTO users (id, username, email, is_active) VALUES (gen_random_uuid(), 'a', 'a@x', true),"
+                     " (gen_random_uuid(), 'b', 'b@x', true)")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_users_is_active ON users (is_active)")
+    report = triage(at_head, metadata="none")
+    assert_findings(report, {"invalid-indexes": catalogue.runbook_for("invalid-indexes") or "best-practices"})
+    evidence = report.check("invalid-indexes").evidence
+    assert evidence == ["ix_users_is_active on users: DROP INDEX CONCURRENTLY public.ix_users_is_active"]
+    with admin(at_head) as conn:
+        conn.execute(evidence[0].split(": ", 1)[1])  # the statement the doctor prints is the fix
+    assert_findings(triage(at_head, metadata="none"), {})
+
+
+def test_app_role_that_can_write_the_version_table(scratch, empty_db):
+    """`GRANT ... ON ALL TABLES` also lets the app move alembic_version: reported, with the REVOKE that fixes it."""
+    roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
+    with admin(roles.owner_url) as owner:
+        for statement in scenarios.least_privilege_grants(roles.owner, roles.app):
+            owner.execute(statement)
+        owner.execute(sql.SQL("GRANT INSERT, UPDATE, DELETE ON alembic_version TO {}").format(sql.Identifier(roles.app)))
+    with psycopg.connect(roles.app_url) as app:  # the harm: the app can make Alembic skip or repeat revisions
+        app.execute("UPDATE alembic_version SET version_num = '002_add_users_table'")
+        app.rollback()
+    report = triage(roles.owner_url, app_role=roles.app)
+    assert_findings(report, {"app-role": "permissions"})
+    check = report.check("app-role")
+    assert check.finding == "app-role:writes-version-table"
+    assert check.evidence == [f"REVOKE INSERT, UPDATE, DELETE ON public.alembic_version FROM {roles.app}"]
+    with admin(roles.owner_url) as owner:
+        owner.execute(check.evidence[0])
+    assert_findings(triage(roles.owner_url, app_role=roles.app), {})
+
+
+def add_revision(project: Path, rev_id: str, upgrade: str) -> Path:
+    alembic("revision", "-m", rev_id, "--rev-id", rev_id, project=project, check=True)
+    path = project / "alembic" / "versions" / f"{rev_id}.py"
+    path.write_text(re.sub(r"def upgrade\(\) -> None:\n(.*?)\n\n", f"def upgrade() -> None:\n{upgrade}\n\n\n",
+                           path.read_text(), count=1, flags=re.S))
+    return path
+
+
+def test_revisions_that_change_data_are_named_before_any_stamp(empty_db, tmp_path):
+    """Stamping over a data migration skips it, and no schema comparison can tell: the doctor names them."""
+    project = copy_project(tmp_path)
+    add_revision(project, "005_backfill", "    op.execute(\"UPDATE users SET is_active = true WHERE is_active IS NULL\")\n"
+                                          "    op.execute(\"CREATE INDEX ix_users_email ON users (email)\")")
+    add_revision(project, "006_seed", "    op.bulk_insert(sa.table('users', sa.column('username')), "
+                                      "[{'username': 'admin'}])")
+    script = diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini"))
+    assert diagnosis.data_changing_revisions(script) == [
+        ("005_backfill", ['op.execute("UPDATE users SET is_active = true WHERE is_active IS NULL")']),
+        ("006_seed", ["op.bulk_insert(sa.table('users', sa.column('username')), [{'username': 'admin'}])"])]
+    scenarios.create_tables_outside_alembic(empty_db)
+    report = triage(empty_db, project, metadata="none")
+    assert_findings(report, {"version-table": "already-exists"})
+    data = report.check("version-table").evidence[-1]
+    assert data.startswith("revisions that change data, skipped for good by a stamp over them")
+    assert "005_backfill: op.execute(\"UPDATE users" in data and "006_seed: op.bulk_insert(" in data
+    assert "stamp head`:" in report.text() and "`alembic stamp head`, then" not in report.text()
+
+
+def generic_project(root: Path, url: str, env_edit=None) -> Path:
+    """`alembic init` (the generic template) with its own version table and one revision; returns the ini."""
+    root.mkdir()
+    alembic("init", "migrations", project=root, check=True)
+    ini = root / "alembic.ini"
+    ini.write_text(re.sub(r"(?m)^sqlalchemy\.url = .*$", f"sqlalchemy.url = {urls.sqlalchemy(url)}", ini.read_text())
+                   .replace("prepend_sys_path = .", "prepend_sys_path = %(here)s"))
+    env = root / "migrations" / "env.py"
+    env.write_text(env.read_text().replace("context.configure(", 'context.configure(version_table="generic_version", '))
+    alembic("revision", "-m", "things", "--rev-id", "g001", project=root, check=True)
+    revision = root / "migrations" / "versions" / "g001_things.py"
+    revision.write_text(revision.read_text().replace(
+        '"""Upgrade schema."""\n    pass',
+        '"""Upgrade schema."""\n    op.create_table("things", sa.Column("id", sa.Integer, primary_key=True))'))
+    return ini
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_blind_when_env_py_cannot_be_read(strict, empty_db, tmp_path):
+    """env.py fails offline (a settings module missing here): the version table's name is read from its source,
+    drift cannot be checked, and the run is "incomplete", exit 3, never "healthy", with or without --strict."""
+    ini = generic_project(tmp_path / "generic", empty_db)
+    alembic("upgrade", "head", project=ini.parent, check=True)
+    env = ini.parent / "migrations" / "env.py"
+    env.write_text("import app_settings_that_need_the_environment  # noqa\n" + env.read_text())
+    report = doctor.triage(empty_db, ini, lang="en", strict=strict)
+    text = report.text()
+    assert report.status == "incomplete" and report.exit_code == 3, text
+    assert report.check("version-table").summary == "generic_version: g001"  # not "already exists"
+    drift = report.check("drift")
+    assert drift.status == SKIP and drift.blind
+    assert "env.py could not be read offline (ModuleNotFoundError: No module named " \
+           "'app_settings_that_need_the_environment')" in drift.summary
+    assert text.splitlines()[-1].startswith("incomplete, not healthy: drift could not be checked;")
+    assert text.splitlines()[-1].endswith("exit 3") and not any(line.startswith("healthy") for line in text.splitlines())
+    assert json.loads(report.to_json())["status"] == "incomplete"
+
+    env.write_text(env.read_text().replace('version_table="generic_version"', "version_table=VERSION_TABLE"))
+    report = doctor.triage(empty_db, ini, lang="en", strict=strict)
+    assert report.exit_code == 3 and report.check("version-table").status == SKIP, report.text()
+    assert "does not name its version table literally" in report.check("version-table").summary
+    assert [check.id for check in report.blind] == ["version-table", "revision", "drift"]
+
+
+def test_relative_script_location_from_another_directory(empty_db, tmp_path, monkeypatch):
+    """`script_location = alembic` in backend/alembic.ini works only from backend/: the doctor reads it from the ini's
+    folder, says so, and prints commands that run from there."""
+    backend = copy_project(tmp_path / "backend")
+    ini = backend / "alembic.ini"
+    ini.write_text(ini.read_text().replace("script_location = %(here)s/alembic", "script_location = alembic"))
+    alembic("upgrade", "002_add_users_table", url=empty_db, project=backend, check=True)
+    monkeypatch.chdir(tmp_path)
+    report = doctor.triage(empty_db, Path("backend/alembic.ini"), lang="en")
+    assert report.cli == "cd backend && alembic"
+    assert report.notes == ["script_location alembic does not exist from the current directory; read from backend "
+                            "(run alembic there)"]
+    assert_findings(report, {"revision": "run-migrations"})
+    assert "`cd backend && alembic upgrade head` has not run since they were added" in report.check("revision").summary
+    assert "note: script_location alembic does not exist" in report.text()
+
+
+def test_custom_version_table_and_schema_same_answer_as_the_notebooks(empty_db, tmp_path):
+    """diagnosis.version_rows/app_tables (what the notebooks call) and the doctor read the same version table."""
+    ini = generic_project(tmp_path / "generic", empty_db)
+    env = ini.parent / "migrations" / "env.py"
+    env.write_text(env.read_text().replace('version_table="generic_version", ',
+                                           'version_table="generic_version", version_table_schema="meta", '))
+    with admin(empty_db) as conn:
+        conn.execute("CREATE SCHEMA meta")
+    alembic("upgrade", "head", project=ini.parent, check=True)
+    project = diagnosis.load_project(ini)
+    assert (project.version_table, project.version_schema) == ("generic_version", "meta")
+    with diagnosis.connect(empty_db) as conn:
+        rows = diagnosis.version_rows(conn, project.version_table, project.version_schema)
+        assert diagnosis.version_rows(conn) is None  # Alembic's default name: not this project's table
+        assert diagnosis.app_tables(conn) == ["things"]
+    report = doctor.triage(empty_db, ini, lang="en")
+    assert rows == ["g001"] and report.check("version-table").summary == "generic_version: g001"
+    assert_findings(report, {})
+
+
+def english_sentences(text: str) -> list[str]:
+    """Runs of three or more lower-case English words, outside identifiers, `code`, "quoted" texts and URLs."""
+    text = re.sub(r"`[^`]*`|\"[^\"]*\"|https?://\S+|\S*[_./:]\S*", " ", text)
+    return re.findall(r"\b[a-z]{2,}(?:\s+[a-z]{2,}){2,}\b", text)
+
+
+def test_chinese_report_has_no_english_sentence(scratch, tmp_path):
+    """`doctor --lang zh` on a broken database: every line in 中文 (identifiers, SQL and quoted errors excepted)."""
+    broken = scratch.database("test")
+    roles = scenarios.split_roles(scratch, broken)
+    scenarios.create_tables_outside_alembic(roles.owner_url)
+    with admin(roles.owner_url) as owner:
+        owner.execute("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ix_ok ON users (email)")
+    report = doctor.triage(roles.owner_url, None, lang="zh", app_role=roles.app, lock_key=-5)
+    assert report.exit_code == 1
+    text = report.text()
+    human = [report.text()] + [part for check in report.as_dict()["checks"]
+                               for part in [check["summary"], *check["evidence"]]]
+    found = [sentence for part in human for sentence in english_sentences(part)]
+    assert not found, f"{found}\n{text}"
+    assert "不要执行 `alembic stamp head`" in text and "项发现" in text.splitlines()[-1]
+    assert english_sentences("the live schema matches the models") == ["the live schema matches the models"]
+
+
+def test_every_doctor_message_has_a_chinese_translation():
+    """Each msgid in the doctor's modules (Babel's extractor) is in locale/zh/doctor.po."""
+    from babel.messages.extract import extract_from_file  # noqa: PLC0415
+    from babel.messages.pofile import read_po  # noqa: PLC0415
+
+    package = REPO_ROOT / "src" / "scryer_runbook"
+    with (package / "locale" / "zh" / "doctor.po").open("rb") as po:
+        catalog = read_po(po)
+    keywords = {"_": None, "ngettext": (1, 2), "_plural": (2, 3)}
+
+    def translated(message) -> bool:
+        entry = catalog.get(message[0] if isinstance(message, tuple) else message)
+        strings = entry.string if entry and isinstance(entry.string, tuple) else (entry.string if entry else "",)
+        return all(strings)
+
+    untranslated = [message for module in ("checks.py", "doctor.py", "diagnosis/project.py")
+                    for _line, message, _comments, _context in extract_from_file("python", package / module, keywords)
+                    if not translated(message)]
+    assert not untranslated, untranslated

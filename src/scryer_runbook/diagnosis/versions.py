@@ -83,7 +83,7 @@ def _data_calls(path: Path) -> list[str]:
         name = node.func.attr
         if (receiver, name) == ("op", "bulk_insert") or (name == "execute" and not _is_ddl(node, receiver)):
             text = " ".join(ast.get_source_segment(source, node).split())
-            calls.append(text if len(text) <= 70 else text[:67] + "...")
+            calls.append(text if len(text) <= 100 else text[:97] + "...")
     return calls
 
 
