@@ -25,7 +25,7 @@ from psycopg import sql
 from scryer_runbook import catalogue, checks, diagnosis, doctor, problems, sandbox, scenarios, server, urls
 from scryer_runbook.checks import FAIL, OK, SKIP, WARN
 from scryer_runbook.notebooks import normalise
-from scryer_runbook.project import REPO_ROOT, alembic, copy_project
+from scryer_runbook.project import REPO_ROOT, alembic, copy_project, run
 
 HEAD = "004_index_tasks_created_at"
 SNIPPETS = REPO_ROOT / "docs" / "snippets"
@@ -114,6 +114,12 @@ def assert_connection_finding(report: doctor.Report, kind: str, runbook: str) ->
 @pytest.mark.parametrize("kind", ["refused", "unresolved", "database-missing", "password", "no-connect",
                                   "role-missing"])
 def test_connection_failures(kind, scratch):
+    with contextlib.ExitStack() as stack:
+        report = triage(connection_failure_url(kind, scratch, stack))
+    assert_connection_finding(report, kind, "permissions" if kind == "no-connect" else "not-ready")
+
+
+def connection_failure_url(kind: str, scratch, stack: contextlib.ExitStack) -> str:
     if kind == "refused":
         url = f"postgresql://postgres@127.0.0.1:{scenarios.unused_port()}/postgres"
     elif kind == "unresolved":
@@ -121,7 +127,7 @@ def test_connection_failures(kind, scratch):
     elif kind == "database-missing":
         url = scenarios.missing_database_url(scratch.admin_url)
     elif kind == "password":
-        url = scenarios.wrong_password_url(scratch, scratch.database("pw"))
+        url = stack.enter_context(scenarios.wrong_password_url(scratch, scratch.database("pw")))
     elif kind == "no-connect":
         database = scratch.database("noconnect")
         role, password = scratch.role("noconnect")
@@ -134,8 +140,7 @@ def test_connection_failures(kind, scratch):
             sockets = conn.execute("SHOW unix_socket_directories").fetchone()[0]
             port = conn.info.port
         url = f"postgresql://nosuchrole@/postgres?host={sockets}&port={port}"
-    report = triage(url)
-    assert_connection_finding(report, kind, "permissions" if kind == "no-connect" else "not-ready")
+    return url
 
 
 def test_connection_timeout():
@@ -517,9 +522,10 @@ def test_the_doctors_sessions_cannot_write(empty_db, tmp_path, monkeypatch):
 
 def test_password_never_printed(scratch, empty_db):
     roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
-    wrong = scenarios.wrong_password_url(scratch, empty_db)
-    secrets = [roles.owner_password, urls.parse(wrong).password]
-    reports = [triage(roles.owner_url, app_role=roles.app), triage(wrong),
+    with scenarios.wrong_password_url(scratch, empty_db) as wrong:
+        secrets = [roles.owner_password, urls.parse(wrong).password]
+        refused = triage(wrong)
+    reports = [triage(roles.owner_url, app_role=roles.app), refused,
                triage(f"postgresql://{roles.owner}:{roles.owner_password}@127.0.0.1:notaport/x"),
                triage(f"mysql://{roles.owner}:{roles.owner_password}@127.0.0.1/x")]
     assert [report.exit_code for report in reports] == [1, 1, 2, 2]
@@ -639,7 +645,7 @@ def test_any_alembic_project(empty_db, tmp_path):
     assert report.check("migration-lock").summary.startswith("does not apply: the project names no migration lock")
     assert logging.getLogger().handlers == handlers
 
-    alembic("upgrade", "head", project=generic, check=True)
+    alembic("upgrade", "head", project=generic, url=empty_db, check=True)
     report = doctor.triage(empty_db, ini, lang="en")
     assert_findings(report, {})
     assert report.check("version-table").summary == "generic_version: g001"
@@ -849,13 +855,14 @@ def test_revisions_that_change_data_are_named_before_any_stamp(empty_db, tmp_pat
 def generic_project(root: Path, url: str, env_edit=None) -> Path:
     """`alembic init` (the generic template) with its own version table and one revision; returns the ini."""
     root.mkdir()
-    alembic("init", "migrations", project=root, check=True)
+    init = run([sys.executable, "-m", "alembic", "init", "migrations"], cwd=root)
+    assert init.returncode == 0, init.output
     ini = root / "alembic.ini"
     ini.write_text(re.sub(r"(?m)^sqlalchemy\.url = .*$", f"sqlalchemy.url = {urls.sqlalchemy(url)}", ini.read_text())
                    .replace("prepend_sys_path = .", "prepend_sys_path = %(here)s"))
     env = root / "migrations" / "env.py"
     env.write_text(env.read_text().replace("context.configure(", 'context.configure(version_table="generic_version", '))
-    alembic("revision", "-m", "things", "--rev-id", "g001", project=root, check=True)
+    alembic("revision", "-m", "things", "--rev-id", "g001", project=root, url=url, check=True)
     revision = root / "migrations" / "versions" / "g001_things.py"
     revision.write_text(revision.read_text().replace(
         '"""Upgrade schema."""\n    pass',
@@ -868,7 +875,7 @@ def test_blind_when_env_py_cannot_be_read(strict, empty_db, tmp_path):
     """env.py fails offline (a settings module missing here): the version table's name is read from its source,
     drift cannot be checked, and the run is "incomplete", exit 3, never "healthy", with or without --strict."""
     ini = generic_project(tmp_path / "generic", empty_db)
-    alembic("upgrade", "head", project=ini.parent, check=True)
+    alembic("upgrade", "head", project=ini.parent, url=empty_db, check=True)
     env = ini.parent / "migrations" / "env.py"
     env.write_text("import app_settings_that_need_the_environment  # noqa\n" + env.read_text())
     report = doctor.triage(empty_db, ini, lang="en", strict=strict)
@@ -915,7 +922,7 @@ def test_custom_version_table_and_schema_same_answer_as_the_notebooks(empty_db, 
                                            'version_table="generic_version", version_table_schema="meta", '))
     with admin(empty_db) as conn:
         conn.execute("CREATE SCHEMA meta")
-    alembic("upgrade", "head", project=ini.parent, check=True)
+    alembic("upgrade", "head", project=ini.parent, url=empty_db, check=True)
     project = diagnosis.load_project(ini)
     assert (project.version_table, project.version_schema) == ("generic_version", "meta")
     with diagnosis.connect(empty_db) as conn:

@@ -481,8 +481,7 @@ def check_app_role(ctx: Context) -> Check:
     if missing:
         return Check(FAIL, _("{role} cannot use the application's tables: queries fail with \"permission denied "
                              "for ...\"").format(role=role), missing)
-    version = next((item for item in objects if item.kind == "table" and item.name == project.version_table), None)
-    writes = [p for p in ("INSERT", "UPDATE", "DELETE") if version is not None and p in version.held]
+    writes = ctx.ask(diagnosis.version_table_writes, role, schema, project.version_table)
     if writes:
         return Check(FAIL, _("{role} can write {table}: only migrations should move the recorded revision (the app "
                              "may read it)").format(role=role, table=project.version_table),
