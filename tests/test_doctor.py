@@ -6,8 +6,10 @@ notebooks use, then asserts that exactly the expected checks report, each linkin
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import socket
@@ -26,6 +28,8 @@ from scryer_runbook import catalogue, checks, diagnosis, doctor, problems, sandb
 from scryer_runbook.checks import FAIL, OK, SKIP, WARN
 from scryer_runbook.notebooks import normalise
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project, run
+from tests.projects import NAMES as FIXTURE_PROJECTS
+from tests.projects import copy_project as copy_fixture_project
 
 HEAD = "004_index_tasks_created_at"
 SNIPPETS = REPO_ROOT / "docs" / "snippets"
@@ -977,3 +981,125 @@ def test_every_doctor_message_has_a_chinese_translation():
                     for _line, message, _comments, _context in extract_from_file("python", package / module, keywords)
                     if not translated(message)]
     assert not untranslated, untranslated
+
+
+# the fixture projects (tests/fixtures/projects): real layouts, each healthy and with each fault it can show --------
+
+
+FAULTS = ("healthy", "no-version-table", "behind", "drift", "locked")
+
+
+def fresh_triage(*args, **kwargs) -> doctor.Report:
+    """The doctor in a new process, as the CLI runs it: a project's models are imported once per process (SQLModel
+    keeps every table in one process-wide MetaData, so a second import of the same models fails)."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        return pool.submit(doctor.triage, *args, **kwargs).result(timeout=60)
+
+
+def fixture_project(name: str, tmp_path: Path, scratch, monkeypatch, env: bool = True):
+    """A copy of fixture project ``name`` migrated by its own CLI, and the doctor's environment as an engineer's
+    shell would have it: the project's settings (when ``env``) and its working folder."""
+    project = copy_fixture_project(name, tmp_path)
+    databases = tuple(scratch.database(database) for database in project.databases)
+    upgraded = project.run("upgrade", "head", url=databases)
+    assert upgraded.returncode == 0, upgraded.output
+    for variable in project.env_vars:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in (project.env_for(*databases).items() if env else ()):
+        monkeypatch.setenv(variable, value)
+    if project.flask:
+        monkeypatch.setenv("FLASK_APP", "app")
+    monkeypatch.chdir(project.workdir)
+    return project, databases
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("name", FIXTURE_PROJECTS)
+def test_fixture_projects(name, fault, scratch, tmp_path, monkeypatch):
+    project, databases = fixture_project(name, tmp_path, scratch, monkeypatch)
+    url = databases[0]
+    cli = "flask db" if project.flask else "alembic"
+    schema, _dot, table = project.version_table.rpartition(".")
+    if fault == "behind":
+        downgraded = project.run("downgrade", project.revisions[-2], url=databases)
+        assert downgraded.returncode == 0, downgraded.output
+    elif fault == "no-version-table":
+        with admin(url) as conn:
+            conn.execute(f"DROP TABLE {project.version_table}")
+    elif fault == "drift":
+        with admin(url) as conn:
+            conn.execute(f"ALTER TABLE {project.data_table} ADD COLUMN left_by_hand int")
+    holder = thread = None
+    if fault == "locked":
+        holder, thread = in_thread(url, f"LOCK TABLE {project.data_table} IN ACCESS EXCLUSIVE MODE",
+                                   "SELECT pg_sleep(20)")
+        wait_for_lock(url, holder.info.backend_pid, project.data_table)
+    try:
+        started = time.monotonic()
+        report = fresh_triage(url, Path(project.ini), lang="en")
+        took = time.monotonic() - started
+    finally:
+        if holder:
+            holder.cancel_safe()
+            thread.join(timeout=10)
+            holder.close()
+    text = report.text()
+    assert report.cli == cli and report.notes == ([] if not project.flask else [
+        "no script_location in migrations/alembic.ini: a Flask-Migrate project, scripts in migrations"]), text
+    assert report.check("migration-lock").status == SKIP  # these projects take no advisory lock
+    if fault == "healthy":
+        assert_findings(report, {})
+        assert report.check("version-table").summary == f"{table}: {project.head}"
+        assert report.check("drift").summary.startswith("the live schema matches the models (env.py's target_metadata")
+    elif fault == "no-version-table":
+        assert_findings(report, {"version-table": "already-exists"})
+        tables, _schema, advice, data = report.check("version-table").evidence
+        assert project.data_table.strip('"') in tables
+        assert advice.startswith(f"do not `{cli} stamp head`") and f"then `{cli} upgrade head`" in advice
+        assert f"{project.data_revision}: " in data, data
+    elif fault == "behind":
+        assert_findings(report, {"revision": "run-migrations"})
+        assert report.check("revision").evidence == [f"current: {project.revisions[-2]}", f"pending: {project.head}"]
+        assert f"`{cli} upgrade head` has not run" in report.check("revision").summary
+    elif fault == "drift":
+        assert_findings(report, {"drift": "autogenerate-drift"})
+        assert any(line.startswith("remove_column") and "left_by_hand" in line
+                   for line in report.check("drift").evidence), text
+        assert f"`{cli} check` fails with" in report.check("drift").summary
+    else:
+        assert report.elapsed < 8 and took < 30, text  # the doctor's own time; a new process adds its start-up
+        assert report.check("locks").status == FAIL and report.exit_code == 1, text
+        assert any(f"holds AccessExclusiveLock on {project.data_table.strip(chr(34))} (active)" in line
+                   for line in report.check("locks").evidence), text
+
+
+@pytest.mark.parametrize("name", ["settings_sqlmodel", "flask_migrate", "custom_version_table"])
+def test_fixture_project_whose_env_py_cannot_load_is_never_healthy(name, scratch, tmp_path, monkeypatch):
+    """Without the project's settings (or FLASK_APP) env.py cannot be read: the version table's name is still read
+    from env.py's source, drift is named as not checked, and the run exits 3, never "healthy"."""
+    project, databases = fixture_project(name, tmp_path, scratch, monkeypatch, env=False)
+    monkeypatch.delenv("FLASK_APP", raising=False)
+    report = fresh_triage(databases[0], Path(project.ini), lang="en", strict=True)
+    text = report.text()
+    assert report.status == "incomplete" and report.exit_code == 3, text
+    if project.flask:  # its online configure() takes **Migrate(...).configure_args: the name could be anything
+        assert report.check("version-table").status == SKIP and report.check("version-table").blind, text
+    else:
+        assert report.check("version-table").summary == f"{project.version_table.rpartition('.')[2]}: {project.head}"
+    drift = report.check("drift")
+    assert drift.status == SKIP and drift.blind and "env.py could not be read offline" in drift.summary, text
+    if project.flask:
+        assert "(a Flask-Migrate env.py needs the app: set FLASK_APP)" in drift.summary
+
+
+def test_fixture_project_with_relative_script_location_from_its_root(scratch, tmp_path, monkeypatch):
+    """The FastAPI-template layout run from the repository root: `-c backend/alembic.ini` and its
+    `script_location = app/alembic` only work from backend/; the doctor says so and prints commands that do."""
+    project, databases = fixture_project("settings_sqlmodel", tmp_path, scratch, monkeypatch)
+    monkeypatch.chdir(project.root)
+    report = fresh_triage(databases[0], Path("backend/alembic.ini"), lang="en")
+    assert_findings(report, {})
+    assert report.cli == "cd backend && alembic"
+    assert report.notes == ["script_location app/alembic does not exist from the current directory; read from "
+                            "backend (run alembic there)"]

@@ -141,22 +141,28 @@ class Context:
         return version, in_recovery, superuser, schema or "public"
 
     @property
-    def schema(self) -> str:
+    def app_schema(self) -> str:
+        """The schema the application's tables live in: the session's current schema."""
+        return self.server[3]
+
+    @property
+    def version_schema(self) -> str:
         """The schema the version table lives in (env.py's version_table_schema, else the session's)."""
-        return self.project.version_schema or self.server[3]
+        return self.project.version_schema or self.app_schema
 
     @property
     def schemas(self) -> list[str]:
-        return sorted({self.server[3], self.schema})
+        return sorted({self.app_schema, self.version_schema})
 
     @fact
     def version_rows(self) -> list[str] | None:
-        return self.ask(diagnosis.version_rows, self.project.version_table, self.schema)
+        return self.ask(diagnosis.version_rows, self.project.version_table, self.version_schema)
 
     @fact
     def app_tables(self) -> list[str]:
-        """Tables in the version table's schema, the version table excluded."""
-        return self.ask(diagnosis.app_tables, self.project.version_table, self.schema)
+        """Tables in the application's schema, the version table excluded."""
+        version_table = self.project.version_table if self.version_schema == self.app_schema else ""
+        return self.ask(diagnosis.app_tables, version_table, self.app_schema)
 
     @fact
     def colliding_tables(self) -> list[str]:
@@ -168,7 +174,7 @@ class Context:
             return []
         if self.project.metadata is None:
             return self.app_tables
-        return [table for table in self.app_tables if table in model_tables(self.project.metadata, self.schema)]
+        return [table for table in self.app_tables if table in model_tables(self.project.metadata, self.app_schema)]
 
     @fact
     def pending(self) -> list[str] | None:
@@ -374,7 +380,7 @@ def check_version_width(ctx: Context) -> Check:
     project = ctx.project
     if not project.version_table_known:
         return Check(SKIP, _("unknown: the version table is not known (see version-table)"))
-    width = ctx.ask(diagnosis.version_width, project.version_table, ctx.schema)
+    width = ctx.ask(diagnosis.version_width, project.version_table, ctx.version_schema)
     if width is None:
         return Check(OK, _("version_num has no length limit"))
     too_long = [revision for revision in project.revisions if len(revision) > width]
@@ -429,7 +435,7 @@ def check_migration_role(ctx: Context) -> Check:
     user = ctx.read("SELECT current_user")[0][0]
     if ctx.server[2]:
         return Check(OK, _("{user} is a superuser").format(user=user))
-    schema = ctx.schema
+    schema = ctx.app_schema
     no_create = not ctx.read("SELECT has_schema_privilege(%s, 'CREATE')", [schema])[0][0]
     not_owned = ctx.read("""
         SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
@@ -453,7 +459,7 @@ def check_migration_role(ctx: Context) -> Check:
 def check_app_role(ctx: Context) -> Check:
     """The application's role needs DML on every table and sequence, now and after the next migration (default
     privileges), and must not write the version table (only migrations move it)."""
-    role, project, schema = ctx.app_role, ctx.project, ctx.schema
+    role, project, schema = ctx.app_role, ctx.project, ctx.app_schema
     if not role:
         return Check(SKIP, _("not checked: pass --app-role NAME (the role the application connects as)"))
     found = ctx.read("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", [role])
@@ -481,11 +487,11 @@ def check_app_role(ctx: Context) -> Check:
     if missing:
         return Check(FAIL, _("{role} cannot use the application's tables: queries fail with \"permission denied "
                              "for ...\"").format(role=role), missing)
-    writes = ctx.ask(diagnosis.version_table_writes, role, schema, project.version_table)
+    writes = ctx.ask(diagnosis.version_table_writes, role, ctx.version_schema, project.version_table)
     if writes:
         return Check(FAIL, _("{role} can write {table}: only migrations should move the recorded revision (the app "
                              "may read it)").format(role=role, table=project.version_table),
-                     [f"REVOKE {', '.join(writes)} ON {schema}.{project.version_table} FROM {role}"],
+                     [f"REVOKE {', '.join(writes)} ON {ctx.version_schema}.{project.version_table} FROM {role}"],
                      kind="writes-version-table")
     # Default privileges: what the *next* migration creates is granted only if its owner has them set up.
     owners = sorted({item.owner for item in objects if item.kind == "table" and item.name != project.version_table}

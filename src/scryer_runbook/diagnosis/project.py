@@ -110,14 +110,15 @@ def project_imports(paths: list[str]):
         sys.path[:] = saved_path
 
 
-def _config(ini: Path) -> tuple[Config, str, list[str]]:
-    """The Alembic config, where its scripts really are, and the command line that reaches them (with notes)."""
+def _config(ini: Path) -> tuple[Config, str, list[str], Path]:
+    """The Alembic config, where its scripts really are, the command line that reaches them (with notes), and the
+    folder its relative paths are read from (the current one, as Alembic does, unless only the ini's works)."""
     config = Config(str(ini))
     config.attributes["configure_logger"] = False
     here = ini.parent
     relative_ini = os.path.relpath(ini)
     cli = "alembic" if ini.resolve() == Path("alembic.ini").resolve() else f"alembic -c {shlex.quote(relative_ini)}"
-    notes = []
+    notes, base = [], Path.cwd()
     location = config.get_main_option("script_location")
     if not location:
         if not (here / "env.py").is_file():
@@ -131,16 +132,16 @@ def _config(ini: Path) -> tuple[Config, str, list[str]]:
             and (here / location).exists():
         # Alembic resolves a relative script_location from the directory it runs in, not from the ini's.
         config.set_main_option("script_location", str(here / location))
+        base = here
         folder = shlex.quote(os.path.relpath(here))
         cli = f"cd {folder} && alembic" + ("" if ini.name == "alembic.ini" else f" -c {shlex.quote(ini.name)}")
         notes.append(_("script_location {location} does not exist from the current directory; read from {folder} "
                        "(run alembic there)").format(location=location, folder=folder))
-    return config, cli, notes
+    return config, cli, notes, base
 
 
-def _prepend_paths(config: Config, ini: Path) -> list[str]:
-    paths = config.get_prepend_sys_paths_list() or []
-    return [path if Path(path).is_absolute() or Path(path).exists() else str(ini.parent / path) for path in paths]
+def _prepend_paths(config: Config, base: Path) -> list[str]:
+    return [str(base / path) for path in config.get_prepend_sys_paths_list() or []]  # absolute paths stay
 
 
 def _lock_key(config: Config, ini: Path) -> int | None:
@@ -160,8 +161,8 @@ def load_project(ini: Path, metadata: str | None = None) -> Project:
     if not ini.is_file():
         raise CannotRun(_("{ini}: no such file (pass -c path/to/alembic.ini)").format(ini=ini))
     try:
-        config, cli, notes = _config(ini)
-        paths = _prepend_paths(config, ini)
+        config, cli, notes, base = _config(ini)
+        paths = _prepend_paths(config, base)
         lock_key = _lock_key(config, ini)
     except CannotRun:
         raise
@@ -251,17 +252,17 @@ def _options_from_source(env_py: Path) -> tuple[dict, bool]:
         tree = ast.parse(env_py.read_text())
     except (OSError, SyntaxError, ValueError):
         return {}, False
-    found, known = {}, True
+    found, indirect, unpacked = {}, False, False
     for node in ast.walk(tree):
         for keyword in node.keywords if isinstance(node, ast.Call) else ():
-            if keyword.arg in ("version_table", "version_table_schema"):
+            if keyword.arg in ("version_table", "version_table_schema"):  # in configure() or in dict(...)
                 if isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
                     found[keyword.arg] = keyword.value.value
                 else:
-                    known = False
-            elif keyword.arg is None:  # configure(**options): cannot tell what it holds
-                known = known and not _is_configure(node)
-    return found, known
+                    indirect = True
+            elif keyword.arg is None and _is_configure(node):  # configure(**options)
+                unpacked = True
+    return found, not indirect and (bool(found) or not unpacked)
 
 
 def _is_configure(call: ast.Call) -> bool:

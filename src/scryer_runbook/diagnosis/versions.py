@@ -55,7 +55,8 @@ def version_width(conn, version_table: str = DEFAULT_VERSION_TABLE, schema: str 
 
 
 def data_changing_revisions(script: ScriptDirectory, revisions: list[str] | None = None) -> list[tuple[str, list[str]]]:
-    """Revisions whose ``upgrade()`` changes data, not only the schema, oldest first, with the calls that do it.
+    """Revisions whose ``upgrade()`` (or ``upgrade_<db>()``) changes data, not only the schema, oldest first, with
+    the calls that do it.
 
     ``alembic stamp`` over such a revision skips its data change silently, and no schema comparison can see
     that: ``op.bulk_insert``, ``op.execute`` of anything but DDL, ``connection.execute``/``session.execute``.
@@ -74,9 +75,10 @@ def data_changing_revisions(script: ScriptDirectory, revisions: list[str] | None
 def _data_calls(path: Path) -> list[str]:
     source = path.read_text()
     tree = ast.parse(source)
-    upgrade = next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "upgrade"), tree)
+    # upgrade(), and the multidb template's upgrade_<name>() functions it dispatches to
+    upgrades = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("upgrade")]
     calls = []
-    for node in ast.walk(upgrade):
+    for node in (found for function in upgrades or [tree] for found in ast.walk(function)):
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
             continue
         receiver = ast.unparse(node.func.value)
