@@ -980,7 +980,17 @@ def test_every_doctor_message_has_a_chinese_translation():
     untranslated = [message for module in ("checks.py", "doctor.py", "diagnosis/project.py")
                     for _line, message, _comments, _context in extract_from_file("python", package / module, keywords)
                     if not translated(message)]
+    # problems.py's connection failures, which the connection check reports
+    untranslated += [summary for _kind, _pattern, summary, _runbook in problems._CONNECT_PATTERNS  # noqa: SLF001
+                     if not translated(summary)]
     assert not untranslated, untranslated
+
+
+def test_chinese_connection_failure():
+    report = doctor.triage(f"postgresql://postgres@127.0.0.1:{scenarios.unused_port()}/postgres", None, lang="zh")
+    connection = report.check("connection")
+    assert connection.summary.endswith("拒绝连接：那里没有服务器在监听") and not english_sentences(connection.summary)
+    assert report.check("server").summary == "未检查：没有连接"
 
 
 # the fixture projects (tests/fixtures/projects): real layouts, each healthy and with each fault it can show --------
