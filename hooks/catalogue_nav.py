@@ -1,10 +1,11 @@
-"""The runbooks' nav entries and their English titles, from the catalogue (``scryer_runbook.catalogue.RUNBOOKS``).
+"""The runbooks' nav entries and their English titles, from the catalogue
+(``scryer_runbook.catalogue.RUNBOOKS``).
 
-mkdocs.yml lists no runbook: each catalogue entry becomes ``{title_zh: runbooks/<slug>.ipynb}`` at the end of the
-section holding ``troubleshooting/index.md``, and ``title_zh: title_en`` joins the English language's
-``nav_translations``. mkdocs-static-i18n reads those from its own plugin config when it builds each language's nav,
-and its on_config runs at priority -100, so this on_config (priority 50) runs first; it runs again before every
-language's build, and leaves the config as it would have written it by hand.
+mkdocs.yml lists no runbook: each catalogue entry becomes ``{title_zh: runbooks/<slug>.ipynb}`` at the end of
+the section holding ``troubleshooting/index.md``, and ``title_zh: title_en`` joins the English language's
+``nav_translations``. mkdocs-static-i18n reads those from its own plugin config when it builds each language's
+nav, and its on_config runs at priority -100, so this on_config (priority 50) runs first; it runs again before
+every language's build, and leaves the config as it would have written it by hand.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ class TableLock:
 
 def table_locks(conn, schemas: list[str]) -> list[TableLock]:
     """Every relation lock other sessions hold or wait for on the tables of ``schemas`` (waiters first)."""
-    rows = conn.execute("""
+    rows = conn.execute(
+        """
         SELECT l.pid, a.usename, a.application_name, a.state, l.granted, l.mode, c.relname,
                floor(extract(epoch FROM now() - a.state_change))::int,
                floor(extract(epoch FROM now() - a.xact_start))::int, pg_blocking_pids(l.pid)
@@ -40,21 +41,29 @@ def table_locks(conn, schemas: list[str]) -> list[TableLock]:
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
           AND c.relnamespace = ANY(ARRAY(SELECT to_regnamespace(s) FROM unnest(%s::text[]) s))
           AND c.relkind IN ('r', 'p')
-        ORDER BY l.granted, l.pid, c.relname""", [list(schemas)]).fetchall()
+        ORDER BY l.granted, l.pid, c.relname""",
+        [list(schemas)],
+    ).fetchall()
     return [TableLock(*row) for row in rows]
 
 
-def advisory_lock_sessions(conn, key: int) -> list[tuple[int, bool, str | None, str | None, str | None, int | None]]:
-    """Sessions holding or waiting for ``pg_advisory_lock(key)``: (pid, granted, user, application, state, seconds).
+def advisory_lock_sessions(
+    conn, key: int
+) -> list[tuple[int, bool, str | None, str | None, str | None, int | None]]:
+    """Sessions holding or waiting for ``pg_advisory_lock(key)``: (pid, granted, user, application, state,
+    seconds).
 
     A bigint key shows in ``pg_locks`` as two unsigned 32-bit halves (classid, objid) with objsubid 1.
     """
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    return conn.execute("""
+    return conn.execute(
+        """
         SELECT l.pid, l.granted, a.usename, a.application_name, a.state,
                floor(extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start)))::int
         FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.pid <> pg_backend_pid()
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
           AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 1
-        ORDER BY NOT l.granted, l.pid""", [unsigned >> 32, unsigned & 0xFFFFFFFF]).fetchall()
+        ORDER BY NOT l.granted, l.pid""",
+        [unsigned >> 32, unsigned & 0xFFFFFFFF],
+    ).fetchall()

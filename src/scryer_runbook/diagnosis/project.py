@@ -1,11 +1,13 @@
-"""An Alembic project as the doctor and the runbooks read it: its scripts, env.py's options, the command it uses.
+"""An Alembic project as the doctor and the runbooks read it: its scripts, env.py's options, the command it
+uses.
 
 Read-only: env.py runs in offline mode (as ``alembic upgrade --sql`` would) and is stopped at its
 ``context.configure()``, so it opens no connection. Layouts handled: a plain ``alembic.ini`` (any name, with
 ``-c``), a relative ``script_location`` written for another working directory, and Flask-Migrate's
-``migrations/alembic.ini`` (no ``script_location``; env.py needs the app's context, loaded from ``FLASK_APP``).
-When env.py cannot be read, the version table's name is read from its source where it is written literally,
-and the project says what could not be read (``env_error``), so the doctor can say which checks are blind.
+``migrations/alembic.ini`` (no ``script_location``; env.py needs the app's context, loaded from
+``FLASK_APP``). When env.py cannot be read, the version table's name is read from its source where it is
+written literally, and the project says what could not be read (``env_error``), so the doctor can say which
+checks are blind.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from scryer_runbook.i18n import _
 __all__ = ["CannotRun", "Project", "load_project", "project_imports", "env_options"]
 
 DEFAULT_VERSION_TABLE = "alembic_version"
-TOOL_SECTION = "scryer_runbook"  # [scryer_runbook] in alembic.ini: lock_key = <pg_advisory_lock key env.py takes>
+TOOL_SECTION = (
+    "scryer_runbook"  # [scryer_runbook] in alembic.ini: lock_key = <pg_advisory_lock key env.py takes>
+)
 
 
 class CannotRun(Exception):
-    """The project cannot be read at all (no alembic.ini, broken scripts): the doctor exits 2 with this reason."""
+    """The project cannot be read at all (no alembic.ini, broken scripts): the doctor exits 2, saying why."""
 
 
 @dataclass
@@ -46,9 +50,13 @@ class Project:
     script: ScriptDirectory
     heads: tuple[str, ...]
     revisions: list[str]  # newest first
-    metadata: object | None  # MetaData (or a sequence of them) to compare the live schema with; None = not checked
+    metadata: (
+        object | None
+    )  # MetaData (or a sequence of them) to compare the live schema with; None = not checked
     metadata_note: str  # where the metadata came from, or why drift is not checked
-    env_opts: dict  # what env.py passes to context.configure() (compare settings, include hooks, version table)
+    env_opts: (
+        dict  # what env.py passes to context.configure() (compare settings, include hooks, version table)
+    )
     env_error: str | None = None  # why env.py could not be read offline; None when it was
     cli: str = "alembic"  # how this project runs Alembic: "alembic", "alembic -c x.ini", "flask db"
     notes: list[str] = field(default_factory=list)  # how the project was found, when it took a guess
@@ -64,7 +72,8 @@ class Project:
         return self.env_opts.get("version_table_schema")
 
     def command(self, *args: str) -> str:
-        """A command line for this project, e.g. ``flask db upgrade`` or ``alembic -c backend/alembic.ini check``."""
+        """A command line for this project, e.g. ``flask db upgrade`` or ``alembic -c backend/alembic.ini
+        check``."""
         return " ".join([self.cli, *args])
 
 
@@ -93,7 +102,9 @@ def project_imports(paths: list[str]):
         spec = getattr(sys.modules.get(top), "__spec__", None)
         if top not in names or spec is None or spec.origin in ("built-in", "frozen"):
             return False
-        return spec.origin is None or not spec.origin.startswith(installed)  # None: a namespace package (`src`)
+        return spec.origin is None or not spec.origin.startswith(
+            installed
+        )  # None: a namespace package (`src`)
 
     saved_modules = {name: module for name, module in sys.modules.items() if ours(name)}
     for name in saved_modules:
@@ -111,32 +122,56 @@ def project_imports(paths: list[str]):
 
 
 def _config(ini: Path) -> tuple[Config, str, list[str], Path]:
-    """The Alembic config, where its scripts really are, the command line that reaches them (with notes), and the
-    folder its relative paths are read from (the current one, as Alembic does, unless only the ini's works)."""
+    """The Alembic config, where its scripts really are, the command line that reaches them (with notes), and
+    the folder its relative paths are read from (the current one, as Alembic does, unless only the ini's
+    works)."""
     config = Config(str(ini))
     config.attributes["configure_logger"] = False
     here = ini.parent
     relative_ini = os.path.relpath(ini)
-    cli = "alembic" if ini.resolve() == Path("alembic.ini").resolve() else f"alembic -c {shlex.quote(relative_ini)}"
+    cli = (
+        "alembic"
+        if ini.resolve() == Path("alembic.ini").resolve()
+        else f"alembic -c {shlex.quote(relative_ini)}"
+    )
     notes, base = [], Path.cwd()
     location = config.get_main_option("script_location")
     if not location:
         if not (here / "env.py").is_file():
-            raise CannotRun(_("{ini}: no script_location in [alembic], and no env.py next to it").format(ini=ini))
+            raise CannotRun(
+                _("{ini}: no script_location in [alembic], and no env.py next to it").format(ini=ini)
+            )
         # Flask-Migrate: `flask db` passes the migrations folder (the ini's own) as script_location.
         config.set_main_option("script_location", str(here))
-        cli = "flask db" if here.name == "migrations" else f"flask db --directory {shlex.quote(os.path.relpath(here))}"
-        notes.append(_("no script_location in {ini}: a Flask-Migrate project, scripts in {folder}")
-                     .format(ini=relative_ini, folder=os.path.relpath(here)))
-    elif not Path(location).is_absolute() and ":" not in location and not Path(location).exists() \
-            and (here / location).exists():
+        cli = (
+            "flask db"
+            if here.name == "migrations"
+            else f"flask db --directory {shlex.quote(os.path.relpath(here))}"
+        )
+        notes.append(
+            _("no script_location in {ini}: a Flask-Migrate project, scripts in {folder}").format(
+                ini=relative_ini, folder=os.path.relpath(here)
+            )
+        )
+    elif (
+        not Path(location).is_absolute()
+        and ":" not in location
+        and not Path(location).exists()
+        and (here / location).exists()
+    ):
         # Alembic resolves a relative script_location from the directory it runs in, not from the ini's.
         config.set_main_option("script_location", str(here / location))
         base = here
         folder = shlex.quote(os.path.relpath(here))
-        cli = f"cd {folder} && alembic" + ("" if ini.name == "alembic.ini" else f" -c {shlex.quote(ini.name)}")
-        notes.append(_("script_location {location} does not exist from the current directory; read from {folder} "
-                       "(run alembic there)").format(location=location, folder=folder))
+        cli = f"cd {folder} && alembic" + (
+            "" if ini.name == "alembic.ini" else f" -c {shlex.quote(ini.name)}"
+        )
+        notes.append(
+            _(
+                "script_location {location} does not exist from the current directory; read from {folder} "
+                "(run alembic there)"
+            ).format(location=location, folder=folder)
+        )
     return config, cli, notes, base
 
 
@@ -151,12 +186,15 @@ def _lock_key(config: Config, ini: Path) -> int | None:
     try:
         return int(text, 0)
     except ValueError:
-        raise CannotRun(_("{ini}: [{section}] lock_key is not an integer: {value!r}")
-                        .format(ini=ini, section=TOOL_SECTION, value=text)) from None
+        raise CannotRun(
+            _("{ini}: [{section}] lock_key is not an integer: {value!r}").format(
+                ini=ini, section=TOOL_SECTION, value=text
+            )
+        ) from None
 
 
 def load_project(ini: Path, metadata: str | None = None) -> Project:
-    """Scripts, heads and env.py's ``target_metadata`` (or ``metadata="module:attr"``; ``"none"`` skips drift)."""
+    """Scripts, heads and env.py's ``target_metadata`` (or ``metadata="module:attr"``; ``"none"``: none)."""
     ini = Path(ini)
     if not ini.is_file():
         raise CannotRun(_("{ini}: no such file (pass -c path/to/alembic.ini)").format(ini=ini))
@@ -167,8 +205,9 @@ def load_project(ini: Path, metadata: str | None = None) -> Project:
     except CannotRun:
         raise
     except Exception as error:  # noqa: BLE001 - any unreadable ini is a reason not to run
-        raise CannotRun(_("{ini}: not a usable Alembic config: {error}")
-                        .format(ini=ini, error=problems.first_line(error))) from None
+        raise CannotRun(
+            _("{ini}: not a usable Alembic config: {error}").format(ini=ini, error=problems.first_line(error))
+        ) from None
     if cli.startswith("flask"):
         paths = paths or [str(ini.parent.parent)]  # the app lives next to migrations/
     with project_imports(paths):
@@ -180,9 +219,12 @@ def load_project(ini: Path, metadata: str | None = None) -> Project:
                 heads = tuple(script.get_heads())
         except Exception as error:  # noqa: BLE001 - a syntax error, a dangling down_revision, a missing folder
             # Alembic warns "Revision X referenced from ... is not present", then fails with a bare KeyError.
-            reason = str(warned[-1].message) if warned else f"{type(error).__name__}: {problems.first_line(error)}"
-            raise CannotRun(_("the migration scripts could not be loaded: {reason}")
-                            .format(reason=urls.mask_text(reason))) from None
+            reason = (
+                str(warned[-1].message) if warned else f"{type(error).__name__}: {problems.first_line(error)}"
+            )
+            raise CannotRun(
+                _("the migration scripts could not be loaded: {reason}").format(reason=urls.mask_text(reason))
+            ) from None
         env_opts, env_error = env_options(config, script, flask=cli.startswith("flask"))
         known = True
         if env_error:
@@ -192,20 +234,30 @@ def load_project(ini: Path, metadata: str | None = None) -> Project:
         elif metadata:
             target, note = _import_metadata(metadata), metadata
         elif env_error:
-            target, note = None, _("not compared: env.py could not be read offline ({error}); pass --metadata "
-                                   "module:attr").format(error=env_error)
+            target, note = (
+                None,
+                _(
+                    "not compared: env.py could not be read offline ({error}); pass --metadata module:attr"
+                ).format(error=env_error),
+            )
         elif env_opts.get("target_metadata") is None:
-            target, note = None, _("not compared: env.py sets no target_metadata (pass --metadata module:attr)")
+            target, note = (
+                None,
+                _("not compared: env.py sets no target_metadata (pass --metadata module:attr)"),
+            )
         else:
             target, note = env_opts["target_metadata"], _("env.py's target_metadata")
-    return Project(ini, script, heads, revisions, target, note, env_opts, env_error, cli, notes, lock_key, known)
+    return Project(
+        ini, script, heads, revisions, target, note, env_opts, env_error, cli, notes, lock_key, known
+    )
 
 
 def env_options(config: Config, script: ScriptDirectory, flask: bool = False) -> tuple[dict, str | None]:
-    """Run env.py as `alembic upgrade --sql` would, and stop at its context.configure(): no connection is made.
+    """Run env.py as `alembic upgrade --sql` would, and stop at its context.configure(): no connection is
+    made.
 
-    A Flask-Migrate env.py reads the app from ``current_app``: with ``FLASK_APP`` set, the app is loaded the way
-    the ``flask`` command loads it and env.py runs inside its application context.
+    A Flask-Migrate env.py reads the app from ``current_app``: with ``FLASK_APP`` set, the app is loaded the
+    way the ``flask`` command loads it and env.py runs inside its application context.
     """
     captured: dict = {}
 
