@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy import create_engine, pool
 
 from scryer_runbook import urls
 from scryer_runbook.project import REPO_ROOT
@@ -69,16 +69,17 @@ def pending_revisions(script: ScriptDirectory, current: list[str]) -> list[str]:
 
 
 # env.py's configure() options that change what `alembic check` compares.
-DRIFT_OPTIONS = ("include_name", "include_object", "include_schemas", "compare_type", "compare_server_default",
-                 "version_table", "version_table_schema")
+DRIFT_OPTIONS = ("include_name", "include_object", "include_schemas", "compare_type",
+                 "compare_server_default", "version_table", "version_table_schema")
 
 
 def drift(url: str, metadata, options: dict | None = None) -> list:
     """What `alembic check` would generate: the live schema against the models (Alembic's compare_metadata).
 
-    ``metadata`` is a MetaData (or a list of them), or a ``Project`` (``diagnosis.load_project``), whose env.py
-    options are then used. ``options`` are env.py's ``context.configure()`` options: its compare settings, include
-    filters and version table are honoured. Without any, compare_server_default is on (Scryer's env.py setting).
+    ``metadata`` is a MetaData (or a list of them), or a ``Project`` (``diagnosis.load_project``), whose
+    env.py options are then used. ``options`` are env.py's ``context.configure()`` options: its compare
+    settings, include filters and version table are honoured. Without any, compare_server_default is on
+    (Scryer's env.py setting).
     """
     if hasattr(metadata, "env_opts"):  # a Project
         metadata, options = metadata.metadata, metadata.env_opts if options is None else options

@@ -193,14 +193,18 @@ def _lock_key(config: Config, ini: Path) -> int | None:
         ) from None
 
 
-def load_project(ini: Path, metadata: str | None = None) -> Project:
-    """Scripts, heads and env.py's ``target_metadata`` (or ``metadata="module:attr"``; ``"none"``: none)."""
+def load_project(ini: Path, metadata: str | None = None, config: Config | None = None) -> Project:
+    """Scripts, heads and env.py's ``target_metadata`` (or ``metadata="module:attr"``; ``"none"``: none).
+
+    ``config``: an Alembic Config already resolved for the project (``project.AlembicProject.config()``, whose
+    paths are absolute); by default the ini is resolved here, as the doctor reads it."""
     ini = Path(ini)
     if not ini.is_file():
         raise CannotRun(_("{ini}: no such file (pass -c path/to/alembic.ini)").format(ini=ini))
     try:
-        config, cli, notes, base = _config(ini)
-        paths = _prepend_paths(config, base)
+        resolved, cli, notes, base = _config(ini)
+        paths = _prepend_paths(resolved, base) if config is None else (config.get_prepend_sys_paths_list() or [])
+        config = config or resolved
         lock_key = _lock_key(config, ini)
     except CannotRun:
         raise
