@@ -203,8 +203,10 @@ def load_project(ini: Path, metadata: str | None = None, config: Config | None =
         raise CannotRun(_("{ini}: no such file (pass -c path/to/alembic.ini)").format(ini=ini))
     try:
         resolved, cli, notes, base = _config(ini)
-        paths = _prepend_paths(resolved, base) if config is None else (config.get_prepend_sys_paths_list() or [])
-        config = config or resolved
+        if config is None:
+            config, paths = resolved, _prepend_paths(resolved, base)
+        else:
+            paths = config.get_prepend_sys_paths_list() or []
         lock_key = _lock_key(config, ini)
     except CannotRun:
         raise
