@@ -1,0 +1,126 @@
+"""Load an Alembic project's revisions (without a database) and pick the ones to lint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import traceback
+import warnings
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from scryer_runbook import diagnosis, problems
+from scryer_runbook.i18n import _
+from scryer_runbook.lint import source
+from scryer_runbook.lint.rules import Chain, Revision
+
+# Folders that hold no application code of the project (virtual environments are found by their pyvenv.cfg).
+SKIPPED_DIRS = {"node_modules", "site-packages", "__pycache__", "build", "dist", "site", "tests", "test"}
+
+
+class CannotLint(Exception):
+    """One line saying why the linter could not run (exit 2)."""
+
+
+def load_scripts(config) -> ScriptDirectory:
+    """The project's ScriptDirectory with every revision loaded; a revision that does not import is named."""
+    try:
+        script = diagnosis.scripts(config)
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            script.revision_map.get_revisions("heads")  # imports every revision file
+    except CannotLint:
+        raise
+    except Exception as error:  # noqa: BLE001 - a syntax error, a failing import, a dangling down_revision
+        raise CannotLint(_describe_load_error(error, config, locals().get("warned"))) from None
+    return script
+
+
+def _describe_load_error(error: Exception, config, warned) -> str:
+    folder = Path(config.get_main_option("script_location") or ".")
+    if isinstance(error, SyntaxError) and error.filename:
+        return _("{file}: does not import: SyntaxError, line {line}: {message}").format(
+            file=_shown(error.filename), line=error.lineno, message=error.msg)
+    files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)
+             if Path(frame.filename).suffix == ".py" and str(folder) in frame.filename
+             and Path(frame.filename).name != "env.py"]
+    reason = f"{type(error).__name__}: {problems.first_line(error)}"
+    if files:
+        return _("{file}: does not import: {reason}").format(file=_shown(files[-1]), reason=reason)
+    if warned:
+        reason = str(warned[-1].message)
+    return _("the revisions in {folder} could not be loaded: {reason}").format(folder=_shown(folder), reason=reason)
+
+
+def _shown(path) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def build(script: ScriptDirectory, root: Path, scope: list[str] | None, app_paths: set[Path] | None) -> Chain:
+    """The chain: every revision parsed, the ones in ``scope`` (ids; None = all) oldest first."""
+    everything = {}
+    for item in reversed(list(script.walk_revisions())):
+        path = Path(item.path)
+        parsed = source.read(path)
+        down = item.down_revision if isinstance(item.down_revision, tuple) else \
+            (item.down_revision,) if item.down_revision else ()
+        everything[item.revision] = Revision(item.revision, down, path, parsed, parsed.ops("upgrade"))
+    chosen = [revision for revision in everything.values() if scope is None or revision.id in scope]
+    folders = [Path(folder).resolve() for folder in [*script.version_locations, script.dir, Path(script.dir) / "versions"]]
+    return Chain(chosen, everything, tuple(script.get_heads()), app_files(root, folders, app_paths))
+
+
+def app_files(root: Path, migrations: list[Path], only: set[Path] | None) -> list[source.SourceFile]:
+    """Python files under ``root`` that may run in the application: not migrations, tests or environments."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = [name for name in dirs if not name.startswith(".") and name not in SKIPPED_DIRS
+                   and not (here / name / "pyvenv.cfg").exists() and (here / name).resolve() not in migrations]
+        for name in sorted(files):
+            path = here / name
+            if not name.endswith(".py") or name.startswith("test_") or name.endswith("_test.py") \
+                    or name == "conftest.py" or (only is not None and path.resolve() not in only):
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if "create_all" not in text:  # parse only the files that can match
+                continue
+            try:
+                found.append(source.read(path))
+            except (SyntaxError, ValueError):
+                continue  # not ours to judge: Python itself reports it
+    return found
+
+
+def in_range(script: ScriptDirectory, text: str) -> list[str]:
+    """Revision ids of ``A:B`` as `alembic upgrade A:B --sql` runs them (after A, up to B)."""
+    lower, colon, upper = text.partition(":")
+    if not colon:
+        raise CannotLint(_("--range {range}: expected A:B (for example base:head)").format(range=text))
+    try:
+        revisions = list(script.iterate_revisions(upper or "heads", lower or "base"))
+        start = {item.revision for item in script.revision_map.get_revisions(lower)} if lower not in ("", "base") \
+            else set()
+    except Exception as error:  # noqa: BLE001 - alembic's ResolutionError / CommandError / RangeNotAncestorError
+        raise CannotLint(_("--range {range}: {reason}").format(range=text, reason=problems.first_line(error))) \
+            from None
+    return [item.revision for item in revisions if item.revision not in start]
+
+
+def changed_since(root: Path, ref: str) -> set[Path]:
+    """Files under ``root`` added or changed since ``ref`` (from its merge base), committed or not."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise CannotLint(_("--since-ref {ref}: {reason}").format(
+                ref=ref, reason=(done.stderr.strip().splitlines() or ["git failed"])[0]))
+        return done.stdout
+
+    base = git("merge-base", ref, "HEAD").strip()
+    names = git("diff", "--name-only", "--relative", "--diff-filter=AM", "-z", base).split("\0")
+    names += git("ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    return {(root / name).resolve() for name in names if name}
