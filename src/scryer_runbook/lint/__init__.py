@@ -95,16 +95,16 @@ def _squawk(config, chain: rules.Chain, settings) -> list[Finding]:
             files.append(Path(folder) / f"{number:04d}.sql")
             files[-1].write_text(sql.text, encoding="utf-8")
             rendered[files[-1].name] = (revision, sql)
-        exclude = (set(squawk.EXCLUDED) - settings.enable) | (settings.disable & set(KNOWN_RULES))
+        exclude = (set(squawk.EXCLUDED) - settings.enable) | (settings.disable & set(squawk.ENABLED))
         try:
-            violations = squawk.run(files, exclude, settings.enable - set(squawk.EXCLUDED))
+            violations = squawk.run(files, exclude)
         except (squawk.SquawkMissing, RuntimeError) as error:
             raise CannotLint(str(error)) from None
     findings = []
     for violation in violations:
         revision, sql = rendered[Path(violation.file).name]
         line = _op_line(revision, sql.source_line(violation.line))
-        findings.append(Finding(revision.path, line, _(violation.message), _(violation.help or "see the link"),
+        findings.append(Finding(revision.path, line, _(violation.message), _(violation.help) if violation.help else _("see the link"),
                                 violation.rule, "squawk", revision.id))
     return findings
 

@@ -5,7 +5,7 @@
     disable = ["rename"]                      disable = rename, ban-drop-column
     enable = ["prefer-identity"]              enable = prefer-identity
 
-``enable`` turns on a squawk rule that is off by default. Per revision: a comment
+``enable`` turns on one of the squawk rules this linter switches off by default (squawk.EXCLUDED). Per revision: a comment
 ``# scryer-lint: disable=<rule> reason: <why>`` (see source.py).
 """
 

@@ -94,15 +94,13 @@ def binary() -> str:
     return found
 
 
-def run(files: list[Path], exclude: set[str], include: set[str]) -> list[Violation]:
+def run(files: list[Path], exclude: set[str]) -> list[Violation]:
     """Lint ``files``; an empty list when squawk finds nothing."""
     if not files:
         return []
     args = [binary(), "--reporter", "json", "--no-error-on-unmatched-pattern"]
     if exclude:
         args.append(f"--exclude={','.join(sorted(exclude))}")
-    if include:
-        args.append(f"--include={','.join(sorted(include))}")
     # In the files' own folder, so no .squawk.toml of the current directory changes what runs.
     done = subprocess.run([*args, *(file.name for file in files)], cwd=files[0].parent, capture_output=True,
                           text=True, timeout=60)
