@@ -1,4 +1,4 @@
-"""`scryer-runbook lint`: every rule flagged at the right file and line, configuration, bad input, output shapes.
+"""`scryer-runbook lint`: every rule flagged at the right file and line, configuration, bad input, output.
 
 The fixture projects under tests/fixtures/lint/ are small Alembic projects: `rules` has one revision per rule
 (and application code that calls create_all), `clean` does everything the rules ask. The incidents the rules
@@ -34,7 +34,8 @@ LINT_PACKAGE = REPO_ROOT / "src" / "scryer_runbook" / "lint"
 # (file in the rules fixture, the text on the flagged line, rule): the line is looked up, not written down.
 EXPECTED = [
     ("app/db.py", "metadata.create_all(engine)", "create-all"),
-    ("migrations/versions/r02_add_the_accounts_email_column_for_logins.py", "revision = ", "revision-id-too-long"),
+    ("migrations/versions/r02_add_the_accounts_email_column_for_logins.py", "revision = ",
+     "revision-id-too-long"),
     ("migrations/versions/r03_no_downgrade.py", "def downgrade", "missing-downgrade"),
     ("migrations/versions/r04_backfill.py", "op.execute(", "data-and-schema-change"),
     ("migrations/versions/r05_index.py", "op.create_index(", "index-not-concurrent"),
@@ -47,9 +48,9 @@ EXPECTED = [
     ("migrations/versions/r10_second_head.py", "down_revision = ", "multiple-heads"),
 ]
 
-# The project's own chain. Today 004_index_tasks_created_at builds a plain CREATE INDEX on a table 003 created,
-# so the linter flags exactly that. When 004 moves to CREATE INDEX CONCURRENTLY in an autocommit block (the
-# production-safety issue), empty this list: the chain then lints clean.
+# The project's own chain. Today 004_index_tasks_created_at builds a plain CREATE INDEX on a table 003
+# created, so the linter flags exactly that. When 004 moves to CREATE INDEX CONCURRENTLY in an autocommit
+# block (the production-safety issue), empty this list: the chain then lints clean.
 PROJECT_EXPECTED = [
     ("alembic/versions/004_index_tasks_created_at.py", "op.create_index(", "index-not-concurrent"),
 ]
@@ -74,7 +75,8 @@ def run_lint(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None) -> subp
 
 
 def copy_fixture(name: str, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(FIXTURES / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")))
+    ignore = shutil.ignore_patterns("__pycache__")
+    return Path(shutil.copytree(FIXTURES / name, tmp_path / name, ignore=ignore))
 
 
 @pytest.fixture
@@ -82,7 +84,7 @@ def rules_copy(tmp_path) -> Path:
     return copy_fixture("rules", tmp_path)
 
 
-# --- the rules ---------------------------------------------------------------------------------------------------
+# --- the rules ----------------------------------------------------------------------------------------------
 
 
 def test_each_rule_is_flagged_at_its_file_and_line():
@@ -132,10 +134,11 @@ def test_since_ref_lints_the_revisions_added_since_that_ref(tmp_path):
     git("add", "-A")
     git("commit", "-qm", "base")
     added = clean / "migrations" / "versions" / "c03_index.py"
-    added.write_text('"""a plain index on a table that exists"""\n\nfrom alembic import op\n\nrevision = "c03_index"\n'
-                     'down_revision = "c02_email"\n\n\ndef upgrade() -> None:\n'
+    added.write_text('"""a plain index on a table that exists"""\n\nfrom alembic import op\n\n'
+                     'revision = "c03_index"\ndown_revision = "c02_email"\n\n\ndef upgrade() -> None:\n'
                      '    op.create_index("ix_accounts_name", "accounts", ["name"])\n\n\n'
-                     'def downgrade() -> None:\n    op.drop_index("ix_accounts_name", table_name="accounts")\n')
+                     'def downgrade() -> None:\n'
+                     '    op.drop_index("ix_accounts_name", table_name="accounts")\n')
     report = lint(clean / "alembic.ini", since_ref="main", lang="en")  # not committed yet: still linted
     assert report.revisions == ["c03_index"]
     assert found(report) == {(added.as_posix(), 10, "index-not-concurrent")}
@@ -146,11 +149,12 @@ def test_since_ref_lints_the_revisions_added_since_that_ref(tmp_path):
     assert lint(clean / "alembic.ini", since_ref="feature", lang="en").revisions == []
 
 
-# --- configuration -----------------------------------------------------------------------------------------------
+# --- configuration ------------------------------------------------------------------------------------------
 
 
 def test_rules_can_be_disabled_in_pyproject(rules_copy):
-    (rules_copy / "pyproject.toml").write_text('[tool.scryer-runbook.lint]\ndisable = ["rename", "ban-drop-column"]\n')
+    (rules_copy / "pyproject.toml").write_text('[tool.scryer-runbook.lint]\n'
+                                               'disable = ["rename", "ban-drop-column"]\n')
     rules_found = {rule for _, _, rule in found(lint(rules_copy / "alembic.ini", lang="en"))}
     assert rules_found == {rule for _, _, rule in EXPECTED} - {"rename", "ban-drop-column"}
 
@@ -178,7 +182,8 @@ def test_an_unknown_rule_in_the_configuration_cannot_run(rules_copy):
 
 
 def disable_in(path: Path, comment: str) -> None:
-    path.write_text(path.read_text().replace("def upgrade() -> None:\n", f"def upgrade() -> None:\n    {comment}\n"))
+    header = "def upgrade() -> None:\n"
+    path.write_text(path.read_text().replace(header, f"{header}    {comment}\n"))
 
 
 def test_a_revision_disables_a_rule_with_a_reason(rules_copy):
@@ -193,7 +198,8 @@ def test_a_disable_without_a_reason_is_a_finding(rules_copy):
     disable_in(revision, "# scryer-lint: disable=index-not-concurrent")
     report = lint(rules_copy / "alembic.ini", lang="en")
     mine = [(item.line, item.rule, item.message) for item in report.findings if item.path == revision]
-    assert mine == [(line_of(revision, "scryer-lint"), "lint-disable", "disable=index-not-concurrent gives no reason")]
+    assert mine == [(line_of(revision, "scryer-lint"), "lint-disable",
+                     "disable=index-not-concurrent gives no reason")]
 
 
 def test_a_disable_of_an_unknown_rule_is_a_finding(rules_copy):
@@ -206,7 +212,7 @@ def test_a_disable_of_an_unknown_rule_is_a_finding(rules_copy):
                                                   if item.path == revision and item.rule != "lint-disable"))}
 
 
-# --- bad input: one line, exit 2 ---------------------------------------------------------------------------------
+# --- bad input: one line, exit 2 ----------------------------------------------------------------------------
 
 
 def assert_cannot_run(done: subprocess.CompletedProcess, *parts: str) -> None:
@@ -227,7 +233,8 @@ def test_a_missing_ini_cannot_run(tmp_path):
 def test_a_revision_that_does_not_import_is_named(rules_copy, breakage, reason):
     revision = rules_copy / "migrations" / "versions" / "r04_backfill.py"
     revision.write_text(revision.read_text() + breakage)
-    assert_cannot_run(run_lint("-c", str(rules_copy / "alembic.ini")), f"{revision}: does not import: {reason}")
+    assert_cannot_run(run_lint("-c", str(rules_copy / "alembic.ini")),
+                      f"{revision}: does not import: {reason}")
 
 
 def test_a_range_that_does_not_exist_cannot_run():
@@ -239,7 +246,7 @@ def test_an_unknown_git_ref_cannot_run():
     assert_cannot_run(run_lint("--since-ref", "origin/no-such-branch"), "--since-ref origin/no-such-branch")
 
 
-# --- output --------------------------------------------------------------------------------------------------------
+# --- output -------------------------------------------------------------------------------------------------
 
 
 def test_text_output_is_one_line_per_finding():
@@ -257,8 +264,10 @@ def test_json_output_shape():
     done = run_lint("-c", str(RULES_INI.relative_to(REPO_ROOT)), "--json", "--lang", "zh")
     assert done.returncode == 1 and done.stderr == ""
     report = json.loads(done.stdout)
-    assert set(report) == {"status", "exit_code", "project", "lang", "elapsed_ms", "error", "revisions", "findings"}
-    assert (report["status"], report["exit_code"], report["lang"], report["error"]) == ("findings", 1, "zh", None)
+    assert set(report) == {"status", "exit_code", "project", "lang", "elapsed_ms", "error", "revisions",
+                           "findings"}
+    summary = (report["status"], report["exit_code"], report["lang"], report["error"])
+    assert summary == ("findings", 1, "zh", None)
     assert len(report["findings"]) == len(EXPECTED) and len(report["revisions"]) == 10
     for item in report["findings"]:
         assert set(item) == {"file", "line", "rule", "source", "revision", "message", "advice", "url"}
@@ -310,7 +319,7 @@ def test_the_workflow_lints_what_a_pull_request_adds():
     assert "BASE_REF: ${{ github.base_ref }}" in workflow and "fetch-depth: 0" in workflow
 
 
-# --- the site page -------------------------------------------------------------------------------------------------
+# --- the site page ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -320,7 +329,8 @@ def test_the_page_explains_every_rule_and_squawk_choice(lang):
         assert re.search(rf"^#+ .*\{{#{name}\}}\s*$", page, re.M), f"{lang}: no section for {name}"
     for name in rules.RULES:
         slug, _ = LINKS[name]
-        # Each rule links the runbook of the incident it prevents; one still being written is named until it lands.
+        # Each rule links the runbook of the incident it prevents; one still being written is named until
+        # it lands.
         if slug in SLUGS:
             assert f"(runbooks/{slug}.ipynb)" in page, f"{lang}: {name} does not link its runbook {slug}"
         elif slug:
@@ -331,7 +341,8 @@ def test_the_page_explains_every_rule_and_squawk_choice(lang):
 
 
 def test_site_sample_is_real_output():
-    """docs/snippets/lint-findings*.txt: what the page shows, from a real run (SCRYER_UPDATE_SNIPPETS=1 rewrites)."""
+    """docs/snippets/lint-findings*.txt: what the page shows, from a real run (SCRYER_UPDATE_SNIPPETS=1
+    rewrites them)."""
     ini = RULES_INI.relative_to(REPO_ROOT).as_posix()
     for name, lang in (("lint-findings.txt", "en"), ("lint-findings-zh.txt", "zh")):
         done = run_lint("-c", ini, "--lang", lang)
@@ -339,7 +350,7 @@ def test_site_sample_is_real_output():
         check_sample(name, f"$ scryer-runbook lint -c {ini}\n{done.stdout}{done.stderr}")
 
 
-# --- the incidents are real ----------------------------------------------------------------------------------------
+# --- the incidents are real ---------------------------------------------------------------------------------
 
 
 def chain_of(tmp_path: Path, revision: str) -> Path:
@@ -349,7 +360,8 @@ def chain_of(tmp_path: Path, revision: str) -> Path:
         if path.stem not in ("r01_accounts", revision):
             path.unlink()
     path = copy / "migrations" / "versions" / f"{revision}.py"
-    path.write_text(re.sub(r'^down_revision = .*$', 'down_revision = "r01_accounts"', path.read_text(), flags=re.M))
+    text = re.sub(r"^down_revision = .*$", 'down_revision = "r01_accounts"', path.read_text(), flags=re.M)
+    path.write_text(text)
     return copy
 
 

@@ -3,9 +3,9 @@
     scryer-runbook lint [-c alembic.ini] [--range A:B | --since-ref origin/main] [--json | --format github]
                         [--lang zh|en]
 
-Each revision in scope is rendered offline (`alembic upgrade prev:rev --sql`, no server), squawk lints that SQL,
-and every finding is traced back to the revision file and the `op.` call behind it; the rules in rules.py add
-what only the chain can tell (heads, tables an earlier revision created, autocommit blocks, downgrades).
+Each revision in scope is rendered offline (`alembic upgrade prev:rev --sql`, no server), squawk lints that
+SQL, and every finding is traced back to the revision file and the `op.` call behind it; the rules in rules.py
+add what only the chain can tell (heads, tables an earlier revision created, autocommit blocks, downgrades).
 From Python: ``lint.lint("alembic.ini").lines()``.
 
 Exit codes: 0 clean, 1 findings, 2 could not run (no alembic.ini, a revision that does not import, a range
@@ -28,10 +28,10 @@ from scryer_runbook.lint import config as settings_module
 from scryer_runbook.lint import render, rules, squawk
 from scryer_runbook.lint.chain import CannotLint
 from scryer_runbook.lint.command import add_arguments, run
-from scryer_runbook.lint.report import Finding, Report
+from scryer_runbook.lint.report import Finding, Report, shown_path
 from scryer_runbook.lint.source import SourceFile
 
-__all__ = ["lint", "Report", "Finding", "add_arguments", "run", "KNOWN_RULES"]
+__all__ = ["KNOWN_RULES", "Finding", "Report", "add_arguments", "lint", "run"]
 
 DISABLE_RULE = "lint-disable"  # findings about the disable comments themselves (cannot be disabled)
 KNOWN_RULES = (*rules.RULES, *squawk.ENABLED, *squawk.EXCLUDED)
@@ -39,7 +39,8 @@ KNOWN_RULES = (*rules.RULES, *squawk.ENABLED, *squawk.EXCLUDED)
 
 def lint(ini: str | Path = "alembic.ini", *, revision_range: str | None = None, since_ref: str | None = None,
          lang: str | None = None) -> Report:
-    """Lint the project's revisions (all, ``revision_range`` "A:B", or those added since the git ``since_ref``)."""
+    """Lint the project's revisions: all, ``revision_range`` ("A:B"), or those added since the git
+    ``since_ref``."""
     started = time.perf_counter()
     ini = Path(ini)
     report = Report(str(ini), i18n.set_language(lang) if lang else i18n.current())
@@ -85,13 +86,13 @@ def _squawk(config, chain: rules.Chain, settings) -> list[Finding]:
     with tempfile.TemporaryDirectory(prefix="scryer-lint-") as folder:
         files = []
         for number, revision in enumerate(chain.revisions):
+            previous = revision.down[0] if revision.down else None
             try:
-                sql = render.render(config, revision.id, revision.down[0] if revision.down else None, revision.path)
+                sql = render.render(config, revision.id, previous, revision.path)
             except Exception as error:  # noqa: BLE001 - a revision that cannot render offline cannot be linted
-                raise CannotLint(_("{file}: its SQL could not be rendered offline (alembic upgrade --sql): "
-                                   "{reason}").format(file=chains._shown(revision.path),
-                                                      reason=f"{type(error).__name__}: {problems.first_line(error)}")) \
-                    from None
+                reason = f"{type(error).__name__}: {problems.first_line(error)}"
+                message = _("{file}: its SQL could not be rendered offline (alembic upgrade --sql): {reason}")
+                raise CannotLint(message.format(file=shown_path(revision.path), reason=reason)) from None
             files.append(Path(folder) / f"{number:04d}.sql")
             files[-1].write_text(sql.text, encoding="utf-8")
             rendered[files[-1].name] = (revision, sql)
@@ -104,8 +105,9 @@ def _squawk(config, chain: rules.Chain, settings) -> list[Finding]:
     for violation in violations:
         revision, sql = rendered[Path(violation.file).name]
         line = _op_line(revision, sql.source_line(violation.line))
-        findings.append(Finding(revision.path, line, _(violation.message), _(violation.help) if violation.help else _("see the link"),
-                                violation.rule, "squawk", revision.id))
+        advice = _(violation.help) if violation.help else _("see the link")
+        findings.append(Finding(revision.path, line, _(violation.message), advice, violation.rule, "squawk",
+                                revision.id))
     return findings
 
 
@@ -128,9 +130,11 @@ def _apply_disables(findings: list[Finding], files: list[SourceFile]) -> list[Fi
         for disable in file.disables:
             unknown = [name for name in disable.rules if name not in KNOWN_RULES]
             if unknown:
-                kept.append(Finding(file.path, disable.line, _("disable names an unknown rule: {rules}").format(
-                    rules=", ".join(unknown)), _("use a rule name from the report"), DISABLE_RULE))
+                message = _("disable names an unknown rule: {rules}").format(rules=", ".join(unknown))
+                kept.append(Finding(file.path, disable.line, message, _("use a rule name from the report"),
+                                    DISABLE_RULE))
             if not disable.reason:
-                kept.append(Finding(file.path, disable.line, _("disable={rules} gives no reason").format(
-                    rules=",".join(disable.rules)), _("add `reason: <why>` to the comment"), DISABLE_RULE))
+                message = _("disable={rules} gives no reason").format(rules=",".join(disable.rules))
+                kept.append(Finding(file.path, disable.line, message, _("add `reason: <why>` to the comment"),
+                                    DISABLE_RULE))
     return sorted(kept, key=lambda item: (str(item.path), item.line, item.rule))

@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from scryer_runbook import diagnosis, problems
 from scryer_runbook.i18n import _
 from scryer_runbook.lint import source
+from scryer_runbook.lint.report import shown_path
 from scryer_runbook.lint.rules import Chain, Revision
 
 # Folders that hold no application code of the project (virtual environments are found by their pyvenv.cfg).
@@ -41,23 +42,17 @@ def _describe_load_error(error: Exception, config, warned) -> str:
     folder = Path(config.get_main_option("script_location") or ".")
     if isinstance(error, SyntaxError) and error.filename:
         return _("{file}: does not import: SyntaxError, line {line}: {message}").format(
-            file=_shown(error.filename), line=error.lineno, message=error.msg)
+            file=shown_path(error.filename), line=error.lineno, message=error.msg)
     files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)
              if Path(frame.filename).suffix == ".py" and str(folder) in frame.filename
              and Path(frame.filename).name != "env.py"]
     reason = f"{type(error).__name__}: {problems.first_line(error)}"
     if files:
-        return _("{file}: does not import: {reason}").format(file=_shown(files[-1]), reason=reason)
+        return _("{file}: does not import: {reason}").format(file=shown_path(files[-1]), reason=reason)
     if warned:
         reason = str(warned[-1].message)
-    return _("the revisions in {folder} could not be loaded: {reason}").format(folder=_shown(folder), reason=reason)
-
-
-def _shown(path) -> str:
-    try:
-        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    return _("the revisions in {folder} could not be loaded: {reason}").format(folder=shown_path(folder),
+                                                                                reason=reason)
 
 
 def build(script: ScriptDirectory, root: Path, scope: list[str] | None, app_paths: set[Path] | None) -> Chain:
@@ -70,7 +65,8 @@ def build(script: ScriptDirectory, root: Path, scope: list[str] | None, app_path
             (item.down_revision,) if item.down_revision else ()
         everything[item.revision] = Revision(item.revision, down, path, parsed, parsed.ops("upgrade"))
     chosen = [revision for revision in everything.values() if scope is None or revision.id in scope]
-    folders = [Path(folder).resolve() for folder in [*script.version_locations, script.dir, Path(script.dir) / "versions"]]
+    folders = [Path(folder).resolve()
+               for folder in [*script.version_locations, script.dir, Path(script.dir) / "versions"]]
     return Chain(chosen, everything, tuple(script.get_heads()), app_files(root, folders, app_paths))
 
 
@@ -80,7 +76,8 @@ def app_files(root: Path, migrations: list[Path], only: set[Path] | None) -> lis
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         dirs[:] = [name for name in dirs if not name.startswith(".") and name not in SKIPPED_DIRS
-                   and not (here / name / "pyvenv.cfg").exists() and (here / name).resolve() not in migrations]
+                   and not (here / name / "pyvenv.cfg").exists()
+                   and (here / name).resolve() not in migrations]
         for name in sorted(files):
             path = here / name
             if not name.endswith(".py") or name.startswith("test_") or name.endswith("_test.py") \
@@ -103,18 +100,19 @@ def in_range(script: ScriptDirectory, text: str) -> list[str]:
         raise CannotLint(_("--range {range}: expected A:B (for example base:head)").format(range=text))
     try:
         revisions = list(script.iterate_revisions(upper or "heads", lower or "base"))
-        start = {item.revision for item in script.revision_map.get_revisions(lower)} if lower not in ("", "base") \
-            else set()
-    except Exception as error:  # noqa: BLE001 - alembic's ResolutionError / CommandError / RangeNotAncestorError
-        raise CannotLint(_("--range {range}: {reason}").format(range=text, reason=problems.first_line(error))) \
-            from None
+        start = set() if lower in ("", "base") else \
+            {item.revision for item in script.revision_map.get_revisions(lower)}
+    except Exception as error:  # noqa: BLE001 - alembic's ResolutionError, CommandError, RangeNotAncestorError
+        reason = problems.first_line(error)
+        raise CannotLint(_("--range {range}: {reason}").format(range=text, reason=reason)) from None
     return [item.revision for item in revisions if item.revision not in start]
 
 
 def changed_since(root: Path, ref: str) -> set[Path]:
     """Files under ``root`` added or changed since ``ref`` (from its merge base), committed or not."""
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60,
+                              check=False)
         if done.returncode != 0:
             raise CannotLint(_("--since-ref {ref}: {reason}").format(
                 ref=ref, reason=(done.stderr.strip().splitlines() or ["git failed"])[0]))

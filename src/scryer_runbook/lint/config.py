@@ -5,8 +5,8 @@
     disable = ["rename"]                      disable = rename, ban-drop-column
     enable = ["prefer-identity"]              enable = prefer-identity
 
-``enable`` turns on one of the squawk rules this linter switches off by default (squawk.EXCLUDED). Per revision: a comment
-``# scryer-lint: disable=<rule> reason: <why>`` (see source.py).
+``enable`` turns on one of the squawk rules this linter switches off by default (squawk.EXCLUDED).
+Per revision: a comment ``# scryer-lint: disable=<rule> reason: <why>`` (see source.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def load(ini: Path) -> Settings:
         for key in ("disable", "enable"):
             value = table.get(key, [])
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                raise BadSettings(f"{pyproject}: [tool.scryer-runbook.lint] {key} must be a list of rule names")
+                raise BadSettings(f"{pyproject}: [tool.scryer-runbook.lint] {key} must be a list of rule "
+                                  "names")
             getattr(settings, key).update(value)
         if table:
             settings.sources.append(f"{pyproject.name} [tool.scryer-runbook.lint]")
@@ -52,7 +53,7 @@ def load(ini: Path) -> Settings:
     parser.read(ini, encoding="utf-8")
     if parser.has_section(INI_SECTION):
         for key in ("disable", "enable"):
-            getattr(settings, key).update(name for name in re.split(r"[\s,]+", parser.get(INI_SECTION, key,
-                                                                                          fallback="")) if name)
+            names = re.split(r"[\s,]+", parser.get(INI_SECTION, key, fallback=""))
+            getattr(settings, key).update(name for name in names if name)
         settings.sources.append(f"{ini.name} [{INI_SECTION}]")
     return settings

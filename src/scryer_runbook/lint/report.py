@@ -9,11 +9,11 @@ from pathlib import Path
 from scryer_runbook import problems
 from scryer_runbook.catalogue import SLUGS
 from scryer_runbook.i18n import _
-from scryer_runbook.lint import squawk
 
 PAGE = "prevent-lint"  # the site page that explains every rule, one section (anchor) per rule
 # rule -> (the runbook of the incident it prevents, the page to open until that runbook is in the catalogue).
-# Slugs not in scryer_runbook.catalogue.SLUGS yet are runbooks still being written: the fallback serves until then.
+# Slugs not in scryer_runbook.catalogue.SLUGS yet are runbooks still being written: the fallback serves until
+# then.
 LINKS = {
     "revision-id-too-long": ("version-too-long", f"{PAGE}/#revision-id-too-long"),
     "missing-downgrade": (None, "downgrade/"),
@@ -56,11 +56,15 @@ class Finding:
     revision: str | None = None  # None: application code
 
     def shown_path(self) -> str:
-        """Relative to the current directory when inside it (what editors and GitHub annotations expect)."""
-        try:
-            return self.path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-        except ValueError:
-            return str(self.path)
+        return shown_path(self.path)
+
+
+def shown_path(path: str | Path) -> str:
+    """Relative to the current directory when inside it (what editors and GitHub annotations expect)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @dataclass
@@ -94,9 +98,10 @@ class Report:
             "status": ("clean", "findings", "error")[self.exit_code], "exit_code": self.exit_code,
             "project": self.project, "lang": self.lang, "elapsed_ms": round(self.elapsed * 1000, 1),
             "error": self.error, "revisions": self.revisions,
-            "findings": [{"file": item.shown_path(), "line": item.line, "rule": item.rule, "source": item.source,
-                          "revision": item.revision, "message": item.message, "advice": item.advice,
-                          "url": link(item.rule, self.lang)} for item in self.findings],
+            "findings": [{"file": item.shown_path(), "line": item.line, "rule": item.rule,
+                          "source": item.source, "revision": item.revision, "message": item.message,
+                          "advice": item.advice, "url": link(item.rule, self.lang)}
+                         for item in self.findings],
         }
 
     def to_json(self) -> str:

@@ -1,7 +1,7 @@
 """The checks only an Alembic-aware linter can make: each knows the chain, not just one file of SQL.
 
-Every rule is a function ``rule(chain) -> Iterable[Finding]`` registered with ``@rule(name)``, in report order;
-its docstring says why it exists (the site page quotes the same reasons).
+Every rule is a function ``rule(chain) -> Iterable[Finding]`` registered with ``@rule(name)``, in report
+order; its docstring says why it exists (the site page gives the same reasons).
 """
 
 from __future__ import annotations
@@ -93,50 +93,51 @@ def revision_id_too_long(chain: Chain) -> Iterable[Finding]:
     """Alembic's version table stores the id in varchar(32): a longer id (`--rev-id`, or a slug used as id)
     makes `alembic upgrade` fail after the revision's DDL ran, with "value too long for type character
     varying(32)"."""
+    message = _("revision id {id!r} has {length} characters; alembic_version.version_num holds {width}")
     for revision in chain.revisions:
         if len(revision.id) > VERSION_WIDTH:
-            yield revision.finding(revision.file.assignment_line("revision"),
-                                   _("revision id {id!r} has {length} characters; alembic_version.version_num holds "
-                                     "{width}").format(id=revision.id, length=len(revision.id), width=VERSION_WIDTH),
-                                   _("use a shorter id"))
+            found = message.format(id=revision.id, length=len(revision.id), width=VERSION_WIDTH)
+            yield revision.finding(revision.file.assignment_line("revision"), found, _("use a shorter id"))
 
 
 @rule("missing-downgrade")
 def missing_downgrade(chain: Chain) -> Iterable[Finding]:
-    """During an incident the way back is `alembic downgrade -1`; a revision whose upgrade changes the schema but
-    whose downgrade is missing or empty makes that command succeed and leave the schema as it was. An
+    """During an incident the way back is `alembic downgrade -1`; a revision whose upgrade changes the schema
+    but whose downgrade is missing or empty makes that command succeed and leave the schema as it was. An
     irreversible revision says so: it raises in downgrade(), or disables this rule with a reason."""
     for revision in chain.revisions:
-        if not revision.ops:
+        if not any(source.is_schema_change(op) for op in revision.ops):
             continue
         function = revision.file.function("downgrade")
         if function is None:
-            yield revision.finding(revision.file.function("upgrade").lineno, _("upgrade() changes the schema and "
-                                   "there is no downgrade()"), _("write downgrade(), or raise in it if the change "
-                                                                 "cannot be undone"))
+            yield revision.finding(revision.file.function("upgrade").lineno,
+                                   _("upgrade() changes the schema and there is no downgrade()"),
+                                   _("write downgrade(), or raise in it if the change cannot be undone"))
         elif all(_is_filler(statement) for statement in function.body):
-            yield revision.finding(function.lineno, _("upgrade() changes the schema and downgrade() does nothing"),
-                                   _("undo the upgrade's operations in reverse order, or raise if they cannot "
-                                     "be undone"))
+            yield revision.finding(function.lineno,
+                                   _("upgrade() changes the schema and downgrade() does nothing"),
+                                   _("undo the upgrade's operations in reverse order, or raise if they "
+                                     "cannot be undone"))
 
 
 def _is_filler(statement: ast.stmt) -> bool:
+    """``pass``, a docstring or ``...``: a body that does nothing."""
     return isinstance(statement, ast.Pass) or (isinstance(statement, ast.Expr)
                                                and isinstance(statement.value, ast.Constant))
 
 
 @rule("data-and-schema-change")
 def data_and_schema_change(chain: Chain) -> Iterable[Finding]:
-    """A schema change takes an ACCESS EXCLUSIVE lock that is held until the revision commits; a data change in
-    the same transaction keeps every reader and writer of the table waiting for as long as the backfill runs,
-    and a failed backfill rolls the schema change back with it. Separate revisions (or a batched backfill
-    outside the migration) keep the lock short."""
+    """A schema change takes an ACCESS EXCLUSIVE lock that is held until the revision commits; a data change
+    in the same transaction keeps every reader and writer of the table waiting for as long as the backfill
+    runs, and a failed backfill rolls the schema change back with it. Separate revisions (or a batched
+    backfill outside the migration) keep the lock short."""
+    message = _("op.{name}() changes data in a revision that also changes the schema")
     for revision in chain.revisions:
         if any(source.is_schema_change(op) for op in revision.ops):
             for op in revision.ops:
                 if source.is_data_change(op):
-                    yield revision.finding(op.line, _("op.{name}() changes data in a revision that also changes "
-                                                      "the schema").format(name=op.name),
+                    yield revision.finding(op.line, message.format(name=op.name),
                                            _("move the data change into its own revision"))
 
 
@@ -146,19 +147,21 @@ def multiple_heads(chain: Chain) -> Iterable[Finding]:
     head` fails with "Multiple head revisions are present" at deploy time."""
     if len(chain.heads) < 2:
         return
+    heads = ", ".join(sorted(chain.heads))
     for revision in chain.revisions:
         if revision.id in chain.heads:
+            message = _("{id} is one of {count} heads ({heads})")
             yield revision.finding(revision.file.assignment_line("down_revision"),
-                                   _("{id} is one of {count} heads ({heads})").format(
-                                       id=revision.id, count=len(chain.heads), heads=", ".join(sorted(chain.heads))),
+                                   message.format(id=revision.id, count=len(chain.heads), heads=heads),
                                    _("rebase it onto the other head, or run `alembic merge heads`"))
 
 
 @rule("index-not-concurrent")
 def index_not_concurrent(chain: Chain) -> Iterable[Finding]:
-    """CREATE INDEX without CONCURRENTLY blocks every write to the table until the index is built: minutes on a
-    large table. On a table this revision creates that is harmless (it is empty); on a table an earlier revision
-    created it is an outage."""
+    """CREATE INDEX without CONCURRENTLY blocks every write to the table until the index is built: minutes on
+    a large table. On a table this revision creates that is harmless (it is empty); on a table an earlier
+    revision created it is an outage."""
+    message = _("CREATE INDEX on {table} ({where}) blocks writes while it builds")
     for revision in chain.revisions:
         new, earlier = revision.created_tables(), chain.created_by(revision)
         for op in revision.ops:
@@ -172,9 +175,9 @@ def index_not_concurrent(chain: Chain) -> Iterable[Finding]:
                 continue
             where = _("created by {revision}").format(revision=earlier[table]) if table in earlier else \
                 _("not created in this revision")
-            yield revision.finding(op.line, _("CREATE INDEX on {table} ({where}) blocks writes while it builds")
-                                   .format(table=table, where=where),
-                                   _("use postgresql_concurrently=True inside op.get_context().autocommit_block()"))
+            yield revision.finding(op.line, message.format(table=table, where=where),
+                                   _("use postgresql_concurrently=True inside "
+                                     "op.get_context().autocommit_block()"))
 
 
 @rule("concurrently-in-transaction")
@@ -182,21 +185,24 @@ def concurrently_in_transaction(chain: Chain) -> Iterable[Finding]:
     """PostgreSQL refuses CREATE/DROP INDEX CONCURRENTLY inside a transaction block, and Alembic runs each
     revision in one: the upgrade fails with "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"
     unless the operation sits in `with op.get_context().autocommit_block():`."""
+    message = _("op.{name}() runs CONCURRENTLY inside the revision's transaction")
     for revision in chain.revisions:
         for op in revision.ops:
-            concurrent = op.keyword("postgresql_concurrently") is True if op.name in ("create_index", "drop_index") \
-                else op.name == "execute" and bool(CONCURRENTLY.search(op.text() or ""))
+            if op.name in ("create_index", "drop_index"):
+                concurrent = op.keyword("postgresql_concurrently") is True
+            else:
+                concurrent = op.name == "execute" and bool(CONCURRENTLY.search(op.text() or ""))
             if concurrent and not op.in_autocommit:
-                yield revision.finding(op.line, _("op.{name}() runs CONCURRENTLY inside the revision's transaction")
-                                       .format(name=op.name),
+                yield revision.finding(op.line, message.format(name=op.name),
                                        _("wrap it in `with op.get_context().autocommit_block():`"))
 
 
 @rule("not-null-without-default")
 def not_null_without_default(chain: Chain) -> Iterable[Finding]:
-    """Adding a NOT NULL column without a server default fails on a table that has rows ("column ... contains
-    null values"): the revision passes on an empty development database and fails in production. Add it
-    nullable, backfill, then set NOT NULL; or give it a server_default."""
+    """Adding a NOT NULL column without a server default fails on a table that has rows ("column ...
+    contains null values"): the revision passes on an empty development database and fails in production.
+    Add it nullable, backfill, then set NOT NULL; or give it a server_default."""
+    message = _("new NOT NULL column {column} on {table} has no server_default")
     for revision in chain.revisions:
         new = revision.created_tables()
         for op in revision.ops:
@@ -206,21 +212,23 @@ def not_null_without_default(chain: Chain) -> Iterable[Finding]:
             if not (isinstance(column, ast.Call) and source.call_name(column.func) == "Column"):
                 continue
             keywords = {item.arg: item.value for item in column.keywords}
-            not_null = _literal(keywords.get("nullable")) is False or _literal(keywords.get("primary_key")) is True
-            if not_null and _literal(keywords.get("server_default"), default=None) is None:
+            not_null = _literal(keywords.get("nullable")) is False \
+                or _literal(keywords.get("primary_key")) is True
+            if not_null and _literal(keywords.get("server_default")) is None:
                 name = source.literal_text(column.args[0]) if column.args else None
-                yield revision.finding(op.line, _("new NOT NULL column {column} on {table} has no server_default")
-                                       .format(column=name or "?", table=op.table(0) or "?"),
-                                       _("add it nullable, backfill, then set NOT NULL; or give it a server_default"))
+                yield revision.finding(op.line, message.format(column=name or "?", table=op.table(0) or "?"),
+                                       _("add it nullable, backfill, then set NOT NULL; or give it a "
+                                         "server_default"))
 
 
-def _literal(node: ast.expr | None, default=None):
+def _literal(node: ast.expr | None):
+    """A keyword's literal value; None when absent; the node itself when it is an expression."""
     if node is None:
-        return default
+        return None
     try:
         return ast.literal_eval(node)
     except ValueError:
-        return node  # not a literal: something was given
+        return node
 
 
 @rule("rename")
@@ -228,24 +236,25 @@ def rename(chain: Chain) -> Iterable[Finding]:
     """While a deploy rolls out, the old application version keeps running against the migrated schema: a
     renamed column or table makes every one of its queries fail. Expand / contract: add the new name, write
     both, switch the code, and drop the old name in a later release."""
+    message = _("op.{name}() renames what the running application still uses")
     for revision in chain.revisions:
         for op in revision.ops:
             if op.name == "rename_table" or (op.name == "alter_column" and op.keyword("new_column_name")) or \
                     (op.name == "execute" and RENAME.match(op.text() or "")):
-                yield revision.finding(op.line, _("op.{name}() renames what the running application still uses")
-                                       .format(name=op.name),
-                                       _("expand / contract: add the new name, migrate the code, drop the old "
-                                         "name in a later release"))
+                yield revision.finding(op.line, message.format(name=op.name),
+                                       _("expand / contract: add the new name, migrate the code, drop the "
+                                         "old name in a later release"))
 
 
 @rule("create-all")
 def create_all(chain: Chain) -> Iterable[Finding]:
-    """`Base.metadata.create_all()` in application code creates the tables outside Alembic: no version row is
-    written, and the next `alembic upgrade head` fails with "relation ... already exists"."""
+    """`Base.metadata.create_all()` in application code creates the tables outside Alembic: no version row
+    is written, and the next `alembic upgrade head` fails with "relation ... already exists"."""
     for file in chain.app_files:
         for node in ast.walk(file.tree):
             if isinstance(node, ast.Attribute) and node.attr == "create_all" and (
                     (isinstance(node.value, ast.Attribute) and node.value.attr == "metadata")
                     or (isinstance(node.value, ast.Name) and node.value.id == "metadata")):
-                yield Finding(file.path, node.lineno, _("metadata.create_all() creates tables outside Alembic"),
+                yield Finding(file.path, node.lineno,
+                              _("metadata.create_all() creates tables outside Alembic"),
                               _("create the schema with `alembic upgrade head`"))

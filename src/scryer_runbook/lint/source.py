@@ -1,4 +1,5 @@
-"""What a revision file (or any Python file) says, read from its syntax tree: its `op.` calls and disable comments.
+"""What a revision file (or any Python file) says, read from its syntax tree: its `op.` calls and its
+disable comments.
 
 Nothing here imports the file: the rules judge what the code asks for, line by line, before Alembic runs it.
 """
@@ -42,7 +43,8 @@ class OpCall:
         return self.node.lineno
 
     def arg(self, position: int, keyword: str) -> ast.expr | None:
-        """The argument at ``position`` (counted as on `op.`; batch calls have no table argument) or ``keyword``."""
+        """The argument at ``position`` (counted as on `op.`: batch calls have no table argument) or
+        ``keyword``."""
         for item in self.node.keywords:
             if item.arg == keyword:
                 return item.value
@@ -75,8 +77,8 @@ class SourceFile:
     disables: list[Disable] = field(default_factory=list)
 
     def function(self, name: str) -> ast.FunctionDef | None:
-        return next((node for node in self.tree.body if isinstance(node, ast.FunctionDef) and node.name == name),
-                    None)
+        return next((node for node in self.tree.body
+                     if isinstance(node, ast.FunctionDef) and node.name == name), None)
 
     def assignment_line(self, name: str) -> int:
         """The line of a module-level ``name = ...`` (1 when there is none)."""
@@ -161,8 +163,8 @@ class _OpVisitor(ast.NodeVisitor):
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             receiver = func.value.id
             if receiver == "op" or receiver in self.batches:
-                self.calls.append(OpCall(func.attr, node, self.batches.get(receiver) if receiver != "op" else None,
-                                         self.autocommit > 0))
+                batch_table = self.batches.get(receiver) if receiver != "op" else None
+                self.calls.append(OpCall(func.attr, node, batch_table, self.autocommit > 0))
         elif isinstance(func, ast.Attribute) and func.attr == "execute" and isinstance(func.value, ast.Call) \
                 and call_name(func.value.func) == "get_bind":  # op.get_bind().execute(...): a data change
             self.calls.append(OpCall("execute", node, None, self.autocommit > 0))
@@ -170,7 +172,8 @@ class _OpVisitor(ast.NodeVisitor):
 
 
 def is_data_change(call: OpCall) -> bool:
-    """``op.bulk_insert`` or ``op.execute`` of INSERT/UPDATE/DELETE (text, or an ``insert()``-like construct)."""
+    """``op.bulk_insert``, or ``op.execute`` of INSERT/UPDATE/DELETE (text, or an ``insert()``-like
+    construct)."""
     if call.name == "bulk_insert":
         return True
     if call.name != "execute":

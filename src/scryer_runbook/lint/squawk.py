@@ -21,15 +21,18 @@ ENABLED = {
     "adding-not-nullable-field": "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock",
     "adding-serial-primary-key-field": "adding a serial primary key rewrites the table and builds the index "
                                        "under a lock",
-    "changing-column-type": "most type changes rewrite the table and its indexes under an ACCESS EXCLUSIVE lock",
-    "constraint-missing-not-valid": "a new CHECK or foreign key is validated under a lock; add it NOT VALID first",
-    "disallowed-unique-constraint": "a UNIQUE constraint builds its index while blocking writes; build the index "
-                                    "CONCURRENTLY, then add the constraint USING INDEX",
-    "require-concurrent-index-deletion": "DROP INDEX without CONCURRENTLY blocks reads and writes on the table",
+    "changing-column-type": "most type changes rewrite the table and its indexes under an ACCESS EXCLUSIVE "
+                            "lock",
+    "constraint-missing-not-valid": "a new CHECK or foreign key is validated under a lock; add it NOT VALID "
+                                    "first",
+    "disallowed-unique-constraint": "a UNIQUE constraint builds its index while blocking writes; build the "
+                                    "index CONCURRENTLY, then add the constraint USING INDEX",
+    "require-concurrent-index-deletion": "DROP INDEX without CONCURRENTLY blocks reads and writes on the "
+                                         "table",
     "require-concurrent-reindex": "REINDEX without CONCURRENTLY blocks writes",
     "require-concurrent-partition-detach": "DETACH PARTITION without CONCURRENTLY locks the parent table",
-    "ban-drop-column": "the running application still selects the column (expand / contract: drop it in a later "
-                       "release)",
+    "ban-drop-column": "the running application still selects the column (expand / contract: drop it in a "
+                       "later release)",
     "ban-drop-table": "the running application still uses the table",
     "ban-drop-not-null": "old application code may rely on the column never being NULL",
     "ban-drop-database": "never in a migration",
@@ -39,31 +42,31 @@ ENABLED = {
                            "time zone",
     "transaction-nesting": "a BEGIN or COMMIT in a revision breaks the transaction Alembic runs it in",
     "ban-uncommitted-transaction": "a BEGIN without COMMIT leaves the revision's work uncommitted",
-    "ban-create-domain-with-constraint": "domain constraints are checked on every column that uses the domain, "
-                                         "under locks",
+    "ban-create-domain-with-constraint": "domain constraints are checked, under locks, on every column that "
+                                         "uses the domain",
     "ban-alter-domain-with-add-constraint": "adding a domain constraint validates every column using it",
     "identifier-too-long": "PostgreSQL truncates names longer than 63 bytes, so a later migration names the "
                            "wrong object",
-    "require-enum-value-ordering": "ALTER TYPE ... ADD VALUE without BEFORE/AFTER appends, which may not be the "
-                                   "order the code expects",
+    "require-enum-value-ordering": "ALTER TYPE ... ADD VALUE without BEFORE/AFTER appends, which may not be "
+                                   "the order the code expects",
 }
 
 # squawk's default rules we switch off, and why.
 EXCLUDED = {
-    "require-concurrent-index-creation": "replaced by index-not-concurrent, which knows from the chain whether the "
-                                         "table already exists",
-    "ban-concurrent-index-creation-in-transaction": "replaced by concurrently-in-transaction, which points at the "
-                                                    "call and knows autocommit_block()",
+    "require-concurrent-index-creation": "replaced by index-not-concurrent, which knows from the chain "
+                                         "whether the table already exists",
+    "ban-concurrent-index-creation-in-transaction": "replaced by concurrently-in-transaction, which points "
+                                                    "at the call and knows autocommit_block()",
     "renaming-column": "replaced by rename, which points at the op.alter_column call",
     "renaming-table": "replaced by rename",
     "adding-required-field": "replaced by not-null-without-default, which knows whether the table is new",
-    "prefer-robust-stmts": "Alembic runs each revision in a transaction and records it in the version table: a "
-                           "failed revision rolls back whole, and IF NOT EXISTS would only hide drift",
-    "require-lock-timeout": "timeouts are session settings: env.py sets them (Scryer's env.py sets lock_timeout "
-                            "from alembic.ini), so the rendered SQL never shows them",
+    "prefer-robust-stmts": "Alembic runs each revision in a transaction and records it in the version table: "
+                           "a failed revision rolls back whole, and IF NOT EXISTS would only hide drift",
+    "require-lock-timeout": "timeouts are session settings that env.py sets (Scryer's env.py reads "
+                            "lock_timeout from alembic.ini), so the rendered SQL never shows them",
     "require-statement-timeout": "as require-lock-timeout",
-    "prefer-text-field": "varchar(n) is SQLAlchemy's String(n) and a valid length check; the lock the rule warns "
-                         "about comes with a later ALTER, which changing-column-type flags",
+    "prefer-text-field": "varchar(n) is SQLAlchemy's String(n) and a valid length check; the lock the rule "
+                         "warns about comes with a later ALTER, which changing-column-type flags",
     "prefer-bigint-over-int": "flags every integer column, not only keys that grow; choose per column",
     "prefer-bigint-over-smallint": "as prefer-bigint-over-int",
     "prefer-identity": "SQLAlchemy renders an Integer primary key as SERIAL; a style choice, not an incident",
@@ -103,7 +106,7 @@ def run(files: list[Path], exclude: set[str]) -> list[Violation]:
         args.append(f"--exclude={','.join(sorted(exclude))}")
     # In the files' own folder, so no .squawk.toml of the current directory changes what runs.
     done = subprocess.run([*args, *(file.name for file in files)], cwd=files[0].parent, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, check=False)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"squawk failed (exit {done.returncode}): {done.stderr.strip()[:200]}")
     return [Violation(item["file"], item["line"], item["rule_name"], item["message"], item.get("help"))
