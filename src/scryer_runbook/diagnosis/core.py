@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -90,27 +89,3 @@ def drift(url: str, metadata: MetaData) -> list:
     finally:
         eng.dispose()
 
-
-def matching_revision(url: str, sandbox, project: Path = REPO_ROOT) -> str | None:
-    """The newest revision whose schema equals the live one, found by migrating a scratch database (never ``url``).
-
-    This is what to `alembic stamp` when tables exist but the version table does not, instead of the guide's
-    `stamp head`, which would silently skip every revision the live schema lacks. The scratch database climbs the
-    chain one revision at a time through Alembic's command API (in-process: this is machinery, not a step a
-    reader types), and its schema is compared with the live one after each step.
-    """
-    with connect(url) as conn:
-        live = schema_snapshot(conn)
-    config = alembic_config(Path(project) / "alembic.ini")
-    scratch = create_engine(urls.sqlalchemy(sandbox.database("match")), poolclass=pool.NullPool)
-    config.attributes["connection"] = scratch  # env.py migrates through it instead of DATABASE_URL
-    matched = None
-    try:
-        for revision in reversed(list(scripts(config).walk_revisions())):  # oldest first
-            command.upgrade(config, revision.revision)
-            with scratch.connect() as conn:
-                if schema_snapshot(conn.connection.driver_connection) == live:
-                    matched = revision.revision
-    finally:
-        scratch.dispose()
-    return matched
