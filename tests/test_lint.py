@@ -149,6 +149,16 @@ def test_since_ref_lints_the_revisions_added_since_that_ref(tmp_path):
     assert lint(clean / "alembic.ini", since_ref="feature", lang="en").revisions == []
 
 
+@pytest.mark.parametrize("folder", ["settings_sqlmodel/backend", "flask_migrate/migrations", "custom_version_table",
+                                    "async_env"])
+def test_real_project_layouts_are_linted_without_their_settings(folder):
+    """Their env.py files need settings (or Flask's app context) even offline; the revisions' SQL does not, so
+    it is rendered with a plain PostgreSQL context. Flask-Migrate's alembic.ini has no script_location."""
+    done = run_lint(cwd=REPO_ROOT / "tests" / "fixtures" / "projects" / folder)
+    assert done.returncode in (0, 1), done.stderr
+    assert re.search(r"in 3 revision\(s\)", done.stderr), done.stderr
+
+
 # --- configuration ------------------------------------------------------------------------------------------
 
 
@@ -338,6 +348,17 @@ def test_the_page_explains_every_rule_and_squawk_choice(lang):
     for name in [*squawk.ENABLED, *squawk.EXCLUDED]:
         assert f"| `{name}` |" in page, f"{lang}: squawk rule {name} is not in the tables"
     assert set(KNOWN_RULES) == set(rules.RULES) | set(squawk.ENABLED) | set(squawk.EXCLUDED)
+
+
+def test_the_tables_name_exactly_the_rules_squawk_runs_by_default():
+    """A statement per rule in tests/fixtures/lint/squawk-defaults.sql: what fires there with squawk's defaults
+    is what the linter's tables (and so the page) must list, enabled or switched off with a reason."""
+    sample = FIXTURES / "squawk-defaults.sql"
+    done = subprocess.run([squawk.binary(), "--reporter", "json", sample.name], cwd=sample.parent,
+                          capture_output=True, text=True, timeout=60, check=False)
+    fired = {item["rule_name"] for item in json.loads(done.stdout)}
+    assert fired == set(squawk.ENABLED) | set(squawk.EXCLUDED)
+    assert not set(squawk.ENABLED) & set(squawk.EXCLUDED)
 
 
 def test_site_sample_is_real_output():

@@ -64,6 +64,9 @@ def _lint(ini: Path, revision_range: str | None, since_ref: str | None) -> tuple
         raise CannotLint(_("unknown rule {rule!r} in {where}").format(rule=unknown[0],
                                                                       where=", ".join(settings.sources)))
     config = diagnosis.alembic_config(ini)
+    if not config.get_main_option("script_location") and (ini.parent / "env.py").is_file():
+        # Flask-Migrate's layout (migrations/alembic.ini beside env.py): `flask db` sets script_location itself.
+        config.set_main_option("script_location", str(ini.resolve().parent))
     root = ini.resolve().parent
     # A project's env.py may configure logging: keep its "Running upgrade" lines out of our output.
     with project_imports(config.get_prepend_sys_paths_list() or []), \
@@ -88,7 +91,7 @@ def _squawk(config, chain: rules.Chain, settings) -> list[Finding]:
         for number, revision in enumerate(chain.revisions):
             previous = revision.down[0] if revision.down else None
             try:
-                sql = render.render(config, revision.id, previous, revision.path)
+                sql = render.render(config, chain.script, revision.id, previous, revision.path)
             except Exception as error:  # noqa: BLE001 - a revision that cannot render offline cannot be linted
                 reason = f"{type(error).__name__}: {problems.first_line(error)}"
                 message = _("{file}: its SQL could not be rendered offline (alembic upgrade --sql): {reason}")

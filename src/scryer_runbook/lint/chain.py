@@ -39,13 +39,16 @@ def load_scripts(config) -> ScriptDirectory:
 
 
 def _describe_load_error(error: Exception, config, warned) -> str:
-    folder = Path(config.get_main_option("script_location") or ".")
+    location = config.get_main_option("script_location")
+    if not location:
+        return _("{ini}: not a usable Alembic config: {reason}").format(
+            ini=shown_path(config.config_file_name), reason=problems.first_line(error))
     if isinstance(error, SyntaxError) and error.filename:
         return _("{file}: does not import: SyntaxError, line {line}: {message}").format(
             file=shown_path(error.filename), line=error.lineno, message=error.msg)
+    folder = Path(location.replace("%(here)s", str(Path(config.config_file_name).parent))).resolve()
     files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)
-             if Path(frame.filename).suffix == ".py" and str(folder) in frame.filename
-             and Path(frame.filename).name != "env.py"]
+             if Path(frame.filename).suffix == ".py" and folder in Path(frame.filename).resolve().parents]
     reason = f"{type(error).__name__}: {problems.first_line(error)}"
     if files:
         return _("{file}: does not import: {reason}").format(file=shown_path(files[-1]), reason=reason)
@@ -67,7 +70,7 @@ def build(script: ScriptDirectory, root: Path, scope: list[str] | None, app_path
     chosen = [revision for revision in everything.values() if scope is None or revision.id in scope]
     folders = [Path(folder).resolve()
                for folder in [*script.version_locations, script.dir, Path(script.dir) / "versions"]]
-    return Chain(chosen, everything, tuple(script.get_heads()), app_files(root, folders, app_paths))
+    return Chain(chosen, everything, tuple(script.get_heads()), app_files(root, folders, app_paths), script)
 
 
 def app_files(root: Path, migrations: list[Path], only: set[Path] | None) -> list[source.SourceFile]:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
 
 TRANSACTION = ("BEGIN;", "COMMIT;")
 
@@ -23,6 +26,7 @@ TRANSACTION = ("BEGIN;", "COMMIT;")
 class RenderedSQL:
     text: str = ""
     lines: list[int | None] = field(default_factory=list)  # per SQL line: the revision file's line, if known
+    without_env: str | None = None  # why env.py could not render it (a plain PostgreSQL context did)
 
     def source_line(self, sql_line: int) -> int | None:
         """The revision line behind a 0-based SQL line (squawk's JSON counts from 0)."""
@@ -51,13 +55,40 @@ class _AttributingBuffer(io.StringIO):
         return None
 
 
-def render(config: Config, revision: str, down_revision: str | None, path: Path) -> RenderedSQL:
-    """``alembic upgrade <down>:<revision> --sql`` through the command API, captured and attributed."""
+def render(config: Config, script: ScriptDirectory, revision: str, down_revision: str | None,
+           path: Path) -> RenderedSQL:
+    """``alembic upgrade <down>:<revision> --sql`` through the command API, captured and attributed.
+
+    An env.py that cannot run offline (it needs its settings, or Flask's app context) is not the revision's
+    fault: the revision is then rendered with a plain PostgreSQL context, since its own SQL does not depend on
+    env.py. A failure inside the revision itself is raised.
+    """
+    target = f"{down_revision}:{revision}" if down_revision else revision
     buffer = _AttributingBuffer(path)
     saved = config.output_buffer
     config.output_buffer = buffer
     try:
-        command.upgrade(config, f"{down_revision}:{revision}" if down_revision else revision, sql=True)
+        command.upgrade(config, target, sql=True)
+    except Exception as error:
+        if any(frame.filename == str(path) for frame in traceback.extract_tb(error.__traceback__)):
+            raise
+        buffer = _AttributingBuffer(path)
+        _render_without_env(config, script, down_revision, revision, buffer)
+        buffer.rendered.without_env = f"{type(error).__name__}: {error}"
     finally:
         config.output_buffer = saved
     return buffer.rendered
+
+
+def _render_without_env(config: Config, script: ScriptDirectory, start: str | None, destination: str,
+                        buffer: io.StringIO) -> None:
+    """What command.upgrade does, with our own context.configure() in place of env.py's."""
+    def upgrade(rev, context):
+        return script._upgrade_revs(destination, rev)
+
+    with EnvironmentContext(config, script, fn=upgrade, as_sql=True, starting_rev=start,
+                            destination_rev=destination) as context:
+        context.configure(dialect_name="postgresql", literal_binds=True, transaction_per_migration=True,
+                          output_buffer=buffer)
+        with context.begin_transaction():
+            context.run_migrations()

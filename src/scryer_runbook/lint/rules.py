@@ -48,6 +48,7 @@ class Chain:
     everything: dict[str, Revision]  # every revision of the project, by id
     heads: tuple[str, ...]
     app_files: list[source.SourceFile]  # Python files outside the migrations folder, for create-all
+    script: object = None  # the project's alembic ScriptDirectory
 
     def created_by(self, revision: Revision) -> dict[str, str]:
         """table -> the ancestor revision that created it."""
