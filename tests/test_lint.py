@@ -149,8 +149,8 @@ def test_since_ref_lints_the_revisions_added_since_that_ref(tmp_path):
     assert lint(clean / "alembic.ini", since_ref="feature", lang="en").revisions == []
 
 
-@pytest.mark.parametrize("folder", ["settings_sqlmodel/backend", "flask_migrate/migrations", "custom_version_table",
-                                    "async_env"])
+@pytest.mark.parametrize("folder", ["settings_sqlmodel/backend", "flask_migrate/migrations",
+                                    "custom_version_table", "async_env"])
 def test_real_project_layouts_are_linted_without_their_settings(folder):
     """Their env.py files need settings (or Flask's app context) even offline; the revisions' SQL does not, so
     it is rendered with a plain PostgreSQL context. Flask-Migrate's alembic.ini has no script_location."""
@@ -351,8 +351,9 @@ def test_the_page_explains_every_rule_and_squawk_choice(lang):
 
 
 def test_the_tables_name_exactly_the_rules_squawk_runs_by_default():
-    """A statement per rule in tests/fixtures/lint/squawk-defaults.sql: what fires there with squawk's defaults
-    is what the linter's tables (and so the page) must list, enabled or switched off with a reason."""
+    """A statement per rule in tests/fixtures/lint/squawk-defaults.sql: what fires there with squawk's
+    defaults is what the linter's tables (and so the page) must list, enabled or switched off with a
+    reason."""
     sample = FIXTURES / "squawk-defaults.sql"
     done = subprocess.run([squawk.binary(), "--reporter", "json", sample.name], cwd=sample.parent,
                           capture_output=True, text=True, timeout=60, check=False)

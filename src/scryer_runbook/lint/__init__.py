@@ -65,7 +65,7 @@ def _lint(ini: Path, revision_range: str | None, since_ref: str | None) -> tuple
                                                                       where=", ".join(settings.sources)))
     config = diagnosis.alembic_config(ini)
     if not config.get_main_option("script_location") and (ini.parent / "env.py").is_file():
-        # Flask-Migrate's layout (migrations/alembic.ini beside env.py): `flask db` sets script_location itself.
+        # Flask-Migrate's layout (migrations/alembic.ini beside env.py): `flask db` sets script_location.
         config.set_main_option("script_location", str(ini.resolve().parent))
     root = ini.resolve().parent
     # A project's env.py may configure logging: keep its "Running upgrade" lines out of our output.

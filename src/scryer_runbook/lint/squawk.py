@@ -43,9 +43,10 @@ ENABLED = {
     "ban-drop-domain": "columns may still use the domain",
     "ban-drop-sequence": "a column default or the application may still draw from the sequence",
     "ban-drop-schema": "the running application may still use the objects in it",
-    "ban-drop-extension": "dropping an extension also drops its functions and types, which code may still use",
-    "ban-drop-generated-expression": "the column stops being computed while the running application relies on "
-                                     "it",
+    "ban-drop-extension": "dropping an extension also drops its functions and types, which code may still "
+                          "use",
+    "ban-drop-generated-expression": "the column stops being computed while the running application relies "
+                                     "on it",
     "ban-alter-identity": "changing a column's identity may break the running application's inserts",
     "ban-set-schema": "the running application still finds the object under its old schema",
     "renaming-object": "renaming an index, sequence or other object breaks what still names it (code, later "
