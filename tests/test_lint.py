@@ -79,6 +79,13 @@ def copy_fixture(name: str, tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURES / name, tmp_path / name, ignore=ignore))
 
 
+@pytest.fixture(autouse=True)
+def default_language():
+    """lint(lang=...) sets the process's language, as the CLI does; later tests in this worker get theirs."""
+    yield
+    i18n.set_language(None)
+
+
 @pytest.fixture
 def rules_copy(tmp_path) -> Path:
     return copy_fixture("rules", tmp_path)
@@ -302,13 +309,10 @@ def test_github_annotations():
 
 def test_messages_are_translated():
     report = lint(RULES_INI, lang="zh")
-    try:
-        ours = [item for item in report.findings if item.source == "scryer"]
-        assert ours and all(re.search(r"[\u4e00-\u9fff]", item.message + item.advice) for item in ours), \
-            [item.message for item in ours]
-        assert report.summary().startswith(f"{len(report.findings)} 个问题")
-    finally:
-        i18n.set_language(None)
+    ours = [item for item in report.findings if item.source == "scryer"]
+    assert ours and all(re.search(r"[\u4e00-\u9fff]", item.message + item.advice) for item in ours), \
+        [item.message for item in ours]
+    assert report.summary().startswith(f"{len(report.findings)} 个问题")
 
 
 def test_every_message_has_a_chinese_translation():

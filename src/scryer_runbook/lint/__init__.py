@@ -75,8 +75,6 @@ def _lint(ini: Path, revision_range: str | None, since_ref: str | None) -> tuple
         changed = chains.changed_since(root, since_ref) if since_ref else None
         scope = chains.in_range(script, revision_range) if revision_range else None
         chain = chains.build(script, root, scope, changed)
-        if changed is not None:
-            chain.revisions = [item for item in chain.revisions if item.path.resolve() in changed]
         findings = rules.run(chain, settings.disable)
         findings += _squawk(config, chain, settings)
     files = [item.file for item in chain.revisions] + chain.app_files

@@ -26,15 +26,13 @@ class CannotLint(Exception):
 
 def load_scripts(config) -> ScriptDirectory:
     """The project's ScriptDirectory with every revision loaded; a revision that does not import is named."""
-    try:
-        script = diagnosis.scripts(config)
-        with warnings.catch_warnings(record=True) as warned:
-            warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        try:
+            script = diagnosis.scripts(config)
             script.revision_map.get_revisions("heads")  # imports every revision file
-    except CannotLint:
-        raise
-    except Exception as error:  # noqa: BLE001 - a syntax error, a failing import, a dangling down_revision
-        raise CannotLint(_describe_load_error(error, config, locals().get("warned"))) from None
+        except Exception as error:  # noqa: BLE001 - a syntax error, a failing import, a dangling down_revision
+            raise CannotLint(_describe_load_error(error, config, warned)) from None
     return script
 
 
@@ -46,7 +44,7 @@ def _describe_load_error(error: Exception, config, warned) -> str:
     if isinstance(error, SyntaxError) and error.filename:
         return _("{file}: does not import: SyntaxError, line {line}: {message}").format(
             file=shown_path(error.filename), line=error.lineno, message=error.msg)
-    folder = Path(location.replace("%(here)s", str(Path(config.config_file_name).parent))).resolve()
+    folder = Path(location).resolve()  # relative to the current directory, as alembic resolves it
     files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)
              if Path(frame.filename).suffix == ".py" and folder in Path(frame.filename).resolve().parents]
     reason = f"{type(error).__name__}: {problems.first_line(error)}"
@@ -58,8 +56,9 @@ def _describe_load_error(error: Exception, config, warned) -> str:
                                                                                 reason=reason)
 
 
-def build(script: ScriptDirectory, root: Path, scope: list[str] | None, app_paths: set[Path] | None) -> Chain:
-    """The chain: every revision parsed, the ones in ``scope`` (ids; None = all) oldest first."""
+def build(script: ScriptDirectory, root: Path, scope: list[str] | None, changed: set[Path] | None) -> Chain:
+    """The chain: every revision parsed; in scope, oldest first, those in ``scope`` (ids) and ``changed``
+    (files; None = no limit). Application files are read for create-all (only the changed ones, if given)."""
     everything = {}
     for item in reversed(list(script.walk_revisions())):
         path = Path(item.path)
@@ -67,10 +66,11 @@ def build(script: ScriptDirectory, root: Path, scope: list[str] | None, app_path
         down = item.down_revision if isinstance(item.down_revision, tuple) else \
             (item.down_revision,) if item.down_revision else ()
         everything[item.revision] = Revision(item.revision, down, path, parsed, parsed.ops("upgrade"))
-    chosen = [revision for revision in everything.values() if scope is None or revision.id in scope]
+    chosen = [revision for revision in everything.values() if (scope is None or revision.id in scope)
+              and (changed is None or revision.path.resolve() in changed)]
     folders = [Path(folder).resolve()
                for folder in [*script.version_locations, script.dir, Path(script.dir) / "versions"]]
-    return Chain(chosen, everything, tuple(script.get_heads()), app_files(root, folders, app_paths), script)
+    return Chain(chosen, everything, tuple(script.get_heads()), app_files(root, folders, changed), script)
 
 
 def app_files(root: Path, migrations: list[Path], only: set[Path] | None) -> list[source.SourceFile]:

@@ -26,7 +26,6 @@ TRANSACTION = ("BEGIN;", "COMMIT;")
 class RenderedSQL:
     text: str = ""
     lines: list[int | None] = field(default_factory=list)  # per SQL line: the revision file's line, if known
-    without_env: str | None = None  # why env.py could not render it (a plain PostgreSQL context did)
 
     def source_line(self, sql_line: int) -> int | None:
         """The revision line behind a 0-based SQL line (squawk's JSON counts from 0)."""
@@ -74,7 +73,6 @@ def render(config: Config, script: ScriptDirectory, revision: str, down_revision
             raise
         buffer = _AttributingBuffer(path)
         _render_without_env(config, script, down_revision, revision, buffer)
-        buffer.rendered.without_env = f"{type(error).__name__}: {error}"
     finally:
         config.output_buffer = saved
     return buffer.rendered

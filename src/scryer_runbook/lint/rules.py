@@ -11,10 +11,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scryer_runbook.i18n import _
 from scryer_runbook.lint import source
 from scryer_runbook.lint.report import Finding
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 VERSION_WIDTH = 32  # alembic_version.version_num is varchar(32) unless env.py says otherwise
 CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY\b)(?:IF\s+NOT\s+EXISTS\s+)?"
@@ -48,7 +52,7 @@ class Chain:
     everything: dict[str, Revision]  # every revision of the project, by id
     heads: tuple[str, ...]
     app_files: list[source.SourceFile]  # Python files outside the migrations folder, for create-all
-    script: object = None  # the project's alembic ScriptDirectory
+    script: ScriptDirectory | None = None
 
     def created_by(self, revision: Revision) -> dict[str, str]:
         """table -> the ancestor revision that created it."""
