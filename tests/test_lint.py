@@ -123,6 +123,45 @@ def test_the_project_chain_has_exactly_the_expected_findings():
     assert len(report.revisions) == len(list((REPO_ROOT / "alembic" / "versions").glob("*.py")))
 
 
+BATCH_AND_RAW_SQL = '''"""batch operations and raw SQL: the rules read them too"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "c03_batch"
+down_revision = "c02_email"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.alter_column("name", new_column_name="full_name")
+        batch_op.add_column(sa.Column("score", sa.Integer(), nullable=False))
+    op.execute("CREATE INDEX ix_accounts_score ON accounts (score)")
+    with op.get_context().autocommit_block():
+        op.execute("CREATE INDEX CONCURRENTLY ix_accounts_full_name ON accounts (full_name)")
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX ix_accounts_full_name")
+    op.drop_index("ix_accounts_score", table_name="accounts")
+    with op.batch_alter_table("accounts") as batch_op:
+        batch_op.drop_column("score")
+        batch_op.alter_column("full_name", new_column_name="name")
+'''
+
+
+def test_batch_operations_and_raw_sql_are_read(tmp_path):
+    clean = copy_fixture("clean", tmp_path)
+    revision = clean / "migrations" / "versions" / "c03_batch.py"
+    revision.write_text(BATCH_AND_RAW_SQL)
+    report = lint(clean / "alembic.ini", lang="en")
+    assert {(line, rule) for _, line, rule in found(report)} == {
+        (line_of(revision, "batch_op.alter_column("), "rename"),
+        (line_of(revision, "batch_op.add_column("), "not-null-without-default"),
+        (line_of(revision, 'op.execute("CREATE INDEX ix_'), "index-not-concurrent"),
+    }, "\n".join(report.lines())
+
+
 def test_a_range_lints_only_its_revisions():
     report = lint(RULES_INI, revision_range="r04_backfill:r06_concurrently", lang="en")
     assert report.revisions == ["r05_index", "r06_concurrently"]
