@@ -137,6 +137,8 @@ def upgrade() -> None:
         batch_op.alter_column("name", new_column_name="full_name")
         batch_op.add_column(sa.Column("score", sa.Integer(), nullable=False))
     op.execute("CREATE INDEX ix_accounts_score ON accounts (score)")
+    accounts = sa.table("accounts", sa.column("score", sa.Integer()))
+    op.execute(accounts.update().values(score=0))
     with op.get_context().autocommit_block():
         op.execute("CREATE INDEX CONCURRENTLY ix_accounts_full_name ON accounts (full_name)")
 
@@ -159,6 +161,7 @@ def test_batch_operations_and_raw_sql_are_read(tmp_path):
         (line_of(revision, "batch_op.alter_column("), "rename"),
         (line_of(revision, "batch_op.add_column("), "not-null-without-default"),
         (line_of(revision, 'op.execute("CREATE INDEX ix_'), "index-not-concurrent"),
+        (line_of(revision, "op.execute(accounts.update()"), "data-and-schema-change"),
     }, "\n".join(report.lines())
 
 

@@ -182,7 +182,10 @@ def is_data_change(call: OpCall) -> bool:
     text = literal_text(statement)
     if text is not None:
         return bool(DML.match(text))
-    return isinstance(statement, ast.Call) and call_name(statement.func) in ("insert", "update", "delete")
+    # insert(t).values(...), t.update().where(...): any step of the call chain names the statement
+    steps = {call_name(node.func) for node in ast.walk(statement) if isinstance(node, ast.Call)} \
+        if statement is not None else set()
+    return bool(steps & {"insert", "update", "delete"})
 
 
 def is_schema_change(call: OpCall) -> bool:
