@@ -296,6 +296,15 @@ def test_a_revision_that_does_not_import_is_named(rules_copy, breakage, reason):
                       f"{revision}: does not import: {reason}")
 
 
+def test_a_revision_that_cannot_render_offline_is_named(tmp_path):
+    clean = copy_fixture("clean", tmp_path)
+    revision = clean / "migrations" / "versions" / "c03_untyped.py"
+    revision.write_text(BATCH_AND_RAW_SQL.replace("c03_batch", "c03_untyped")
+                        .replace('sa.column("score", sa.Integer())', 'sa.column("score")'))
+    assert_cannot_run(run_lint("-c", str(clean / "alembic.ini")),
+                      f"{revision}: its SQL could not be rendered offline", "No literal value renderer")
+
+
 def test_a_range_that_does_not_exist_cannot_run():
     assert_cannot_run(run_lint("-c", str(RULES_INI), "--range", "r01_accounts:r99_missing"),
                       "--range r01_accounts:r99_missing", "r99_missing")
