@@ -567,7 +567,7 @@ def test_grants_on_the_troubleshooting_page_are_the_compose_init_script_s():
         blocks = [body for info, body in code_blocks((DOCS / "troubleshooting" / f"index.{lang}.md")
                                                      .read_text(encoding="utf-8")) if info == "sql"]
         statements = [" ".join(s.split()) for s in " ".join(blocks).split(";") if s.strip()]
-        assert len(statements) == 5
+        assert len(statements) == 6
         for statement in statements:
             assert statement + ";" in script, f"{statement!r} is not in docker/initdb/10-scryer-roles.sh"
 
