@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import os
 import shutil
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import pytest
 
-from scryer_runbook import project, urls
+from scryer_runbook import project, server, urls
 from site_support import (DOCS, LANGUAGES, REPO_ROOT, RUNBOOKS, code_blocks, error_texts, page_sources,
                           session_build, url_prefix)
 
@@ -438,6 +440,68 @@ def test_commands_name_revisions_that_exist():
     assert "alembic downgrade 003_add_tasks_table" in downgrade and "002_add_tasks_table" in downgrade
 
 
+# --- the shell commands of the pages, as written, on a real server ------------------------------------------------
+
+
+def client_bin() -> str:
+    """The folder of psql and pg_dump: on PATH, else next to the server binaries the tests use."""
+    found = shutil.which("psql")
+    return str(Path(found).parent) if found else str(server.find_bindir())
+
+
+def shell(line: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
+    """One line of a page's bash block, run by bash as a reader would: `alembic` and psql on PATH, the project's
+    alembic.ini found through ALEMBIC_CONFIG (the reader is in the project folder; the files go to ``cwd``)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{client_bin()}:{os.environ['PATH']}",
+           "ALEMBIC_CONFIG": str(REPO_ROOT / "alembic.ini")}
+    env.pop("DATABASE_URL", None)
+    if url:
+        env["DATABASE_URL"] = url
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def bash_lines(page: str, containing: str) -> list[str]:
+    """The lines (annotation markers removed) of the bash block on ``page`` that contains ``containing``; the same
+    in both languages."""
+    blocks = {lang: next(body for info, body in code_blocks((DOCS / f"{page}.{lang}.md").read_text(encoding="utf-8"))
+                         if info.split()[:1] == ["bash"] and containing in body) for lang in LANGUAGES}
+    assert blocks["zh"] == blocks["en"]
+    return [re.sub(r"\s+#\s*\(\d+\)!?\s*$", "", line) for line in blocks["zh"].splitlines()]
+
+
+def asyncpg_form(url: str) -> str:
+    """The setup page's recommended `postgresql+asyncpg://` form of a URL."""
+    return urls.parse(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def test_offline_sql_from_the_page_applies_to_a_database_at_that_revision(scratch, tmp_path):
+    """run-migrations' "run it by hand" commands, exactly as shown: a database at 002 gets the SQL from 002 to
+    head, psql runs it, and the database is at head with nothing left to generate. The range matters: the SQL of a
+    bare `alembic upgrade head --sql` starts at base and fails on the first table that exists."""
+    current, render, apply = bash_lines("run-migrations", ":head --sql")
+    assert (current, render) == ("alembic current", "alembic upgrade <current>:head --sql > upgrade.sql")
+    url = scratch.database("offline")
+    project.alembic("upgrade", "002_add_users_table", url=url, check=True)
+    printed = shell(current, tmp_path, asyncpg_form(url))
+    [revision] = re.findall(r"^(\w+)(?: \(head\))?$", printed.stdout, re.M)
+    assert revision == "002_add_users_table", printed.stdout + printed.stderr
+
+    rendered = shell(render.replace("<current>", revision), tmp_path)  # offline: no DATABASE_URL needed
+    assert rendered.returncode == 0, rendered.stderr
+    applied = shell(apply, tmp_path, asyncpg_form(url))
+    assert applied.returncode == 0, applied.stderr
+    assert query(url, "SELECT version_num FROM alembic_version") == [("004_index_tasks_created_at",)]
+    alembic_ok("check", url=url, project_dir=REPO_ROOT)
+
+    from_base = scratch.database("offline_from_base")  # the guide's command on the same kind of database
+    project.alembic("upgrade", "002_add_users_table", url=from_base, check=True)
+    assert shell("alembic upgrade head --sql > upgrade.sql", tmp_path).returncode == 0
+    failed = shell(apply, tmp_path, asyncpg_form(from_base))
+    assert failed.returncode != 0 and 'relation "alembic_version" already exists' in failed.stderr, failed.stderr
+    assert query(from_base, "SELECT version_num FROM alembic_version") == [("002_add_users_table",)]
+
+
 # --- the example migrations on the best-practices page run ---------------------------------------------------------
 
 EXAMPLES = DOCS / "examples"
@@ -598,7 +662,7 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     ran: set[str] = set()
 
     def run(command: str, url: str | None, expect_ok: bool = True, **placeholders) -> str:
-        line = command
+        line = re.sub(r"\s+>\s+\S+$", "", command)  # the output file of `... --sql > upgrade.sql`
         for placeholder, value in placeholders.items():
             line = line.replace(f"<{placeholder}>", value)
         result = project.alembic(*shlex.split(line)[1:], url=url, project=copy)
@@ -609,6 +673,8 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     url = scratch.database("commands")
     run("alembic upgrade head --sql", None)
     run("alembic upgrade <revision_id>", url, revision_id="003_add_tasks_table")
+    assert "CREATE TABLE" not in run("alembic upgrade <current>:head --sql > upgrade.sql", None,
+                                     current="003_add_tasks_table")
     run("alembic upgrade head", url)
     assert "004_index_tasks_created_at (head)" in run("alembic current", url)
     run("alembic history", url)
