@@ -502,6 +502,20 @@ def test_offline_sql_from_the_page_applies_to_a_database_at_that_revision(scratc
     assert query(from_base, "SELECT version_num FROM alembic_version") == [("002_add_users_table",)]
 
 
+def test_the_backup_command_works_with_the_setup_pages_asyncpg_url(head_db, scratch, tmp_path):
+    """Best practices' pg_dump line, as written, with DATABASE_URL in the `postgresql+asyncpg://` form the setup page
+    recommends: the dump restores into an empty database. (`pg_dump "$DATABASE_URL"` took it for a database name.)"""
+    [dump] = [line for line in bash_lines("best-practices", "pg_dump") if line.startswith("pg_dump")]
+    query(head_db, "INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.org', true)")
+    done = shell(dump, tmp_path, asyncpg_form(head_db))
+    assert done.returncode == 0, done.stderr
+    [file] = re.findall(r"--file=(\S+)", dump)
+    restored = scratch.database("restored")
+    done = shell(f'pg_restore --no-owner --dbname="$DATABASE_URL" {file}', tmp_path, restored)
+    assert done.returncode == 0, done.stderr
+    assert query(restored, "SELECT username FROM users") == [("ada",)]
+
+
 # --- the example migrations on the best-practices page run ---------------------------------------------------------
 
 EXAMPLES = DOCS / "examples"
@@ -544,6 +558,12 @@ def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_h
     engine.dispose()
     alembic_ok("upgrade", "head", url=existing, project_dir=copy)
     alembic_ok("check", url=existing, project_dir=copy)
+    # downgrade() drops only what upgrade() created: the users table that was there before stays, with its rows.
+    query(existing, "INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.org', true)")
+    alembic_ok("downgrade", "base", url=existing, project_dir=copy)
+    assert query(existing, "SELECT username FROM public.users") == [("ada",)]
+    alembic_ok("downgrade", "base", url=empty, project_dir=copy)
+    assert query(empty, "SELECT to_regclass('public.users')") == [(None,)]
 
     other_schema = scratch.database("idem_legacy")  # only legacy.users: the guide's pg_tables test says "exists"
     query(other_schema, "CREATE SCHEMA legacy; CREATE TABLE legacy.users (id int)")
