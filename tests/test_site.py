@@ -516,6 +516,39 @@ def test_the_backup_command_works_with_the_setup_pages_asyncpg_url(head_db, scra
     assert query(restored, "SELECT username FROM users") == [("ada",)]
 
 
+APP_DOWN = {"zh": "应用在部署后宕机", "en": "The app is down after a deploy"}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_app_down_page_is_in_the_nav_and_leads_to_every_runbook(site, lang):
+    """The incident page without Jupyter: under 故障排查 in both languages, linking every runbook, the stop-the-
+    bleeding steps (SKIP_MIGRATION, which docker/entrypoint.sh honours) and the unknown-revision section."""
+    page = site / url_prefix(lang) / "troubleshooting" / "app-down" / "index.html"
+    html = page.read_text(encoding="utf-8")
+    nav = [a.get("href") for tag, a in parse(site / url_prefix(lang) / "troubleshooting" / "index.html").tags
+           if tag == "a" and "md-nav__link" in a.get("class", "")]
+    assert "app-down/" in nav, nav
+    assert APP_DOWN[lang] in html
+    hrefs = {a["href"] for tag, a in parse(page).tags if tag == "a" and "href" in a}
+    assert {f"../../runbooks/{slug}/" for slug in RUNBOOKS} <= hrefs, hrefs
+    assert "../#unknown-revision" in hrefs and "../../run-migrations/#limits" in hrefs
+    import html as htmllib
+    assert "SKIP_MIGRATION=true docker compose up -d scryer-dev" in htmllib.unescape(re.sub(r"<[^>]+>", "", html))
+    assert '"${SKIP_MIGRATION,,}" = true' in (REPO_ROOT / "docker" / "entrypoint.sh").read_text()
+
+
+def test_the_app_down_page_s_lock_query_shows_who_holds_the_migration_lock(head_db):
+    """The page's psql query, as written, on a real database: the session holding the migration lock is listed."""
+    for lang in LANGUAGES:
+        [statement] = [body for info, body in code_blocks((DOCS / "troubleshooting" / f"app-down.{lang}.md")
+                                                          .read_text(encoding="utf-8")) if info == "sql"]
+        with psycopg.connect(head_db, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(hashtext('scryer:alembic'))")
+            listed = [row[0] for row in query(head_db, statement)]
+            assert holder.info.backend_pid in listed, listed
+        assert query(head_db, statement) == []
+
+
 # --- the example migrations on the best-practices page run ---------------------------------------------------------
 
 EXAMPLES = DOCS / "examples"
