@@ -584,7 +584,9 @@ def test_real_migration_waiting_behind_an_app_transaction(empty_db):
         report.check("migration-lock").evidence[0].endswith(", active")
         or ", active, for" in report.check("migration-lock").evidence[0]
     )
-    assert any("waits for ShareUpdateExclusiveLock on tasks" in line for line in report.check("locks").evidence)
+    assert any(
+        "waits for ShareUpdateExclusiveLock on tasks" in line for line in report.check("locks").evidence
+    )
 
 
 # read-only, passwords, exit codes, languages ----------------------------------------------------------------
@@ -852,7 +854,7 @@ def test_site_samples_are_real_output(scratch, empty_db):
     check_sample("doctor-findings.json", sample(findings, command, names, as_json=True))
 
 
-# issue 9 and 10: locks never waited on, blind runs never healthy, no `stamp head`, the version table read-only 
+# issue 9 and 10: locks never waited on, blind runs never healthy, no `stamp head`, the version table read-only
 
 
 def in_thread(url: str, *statements: str) -> tuple[psycopg.Connection, threading.Thread]:

@@ -21,7 +21,11 @@ from pathlib import Path
 import psycopg
 
 from scryer_runbook import catalogue, diagnosis, problems, urls
-from scryer_runbook.diagnosis.project import CannotRun, Project, load_project  # noqa: F401 - checks.load_project
+from scryer_runbook.diagnosis.project import (  # noqa: F401 - checks.load_project
+    CannotRun,
+    Project,
+    load_project,
+)
 from scryer_runbook.i18n import _, ngettext
 
 OK, FAIL, WARN, SKIP = "ok", "FAIL", "WARN", "skip"

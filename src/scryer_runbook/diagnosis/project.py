@@ -40,7 +40,7 @@ TOOL_SECTION = (
 )
 
 
-class CannotRun(Exception):
+class CannotRun(Exception):  # noqa: N818 - a reason to stop, named as the doctor says it ("could not run")
     """The project cannot be read at all (no alembic.ini, broken scripts): the doctor exits 2, saying why."""
 
 
