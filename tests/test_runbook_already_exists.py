@@ -94,7 +94,7 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empt
     assert "NOT applied: apply_fix=False" in text
     assert "    alembic stamp 002_add_users_table\n    alembic upgrade head" in text
     assert "alembic stamp head" not in text  # the guide's advice is never what it tells you to run
-    assert "NOT fixed (apply_fix=False): the database records None" in text
+    assert "NOT fixed: the database records None" in text
     # `alembic check` would create an empty alembic_version: on the read-only session the server refuses it
     assert "cannot execute CREATE TABLE in a read-only transaction" in text
 

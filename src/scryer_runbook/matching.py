@@ -14,7 +14,7 @@ offline, the answer is an honest "cannot tell", with the reason.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 
@@ -43,11 +43,17 @@ RUNNING = re.compile(r"^-- Running upgrade (\S*) -> (\S+)\s*$", re.M)
 
 @dataclass
 class Match:
-    """The newest revision whose schema equals the live one (None: none does), or why it cannot be told."""
+    """The revision to stamp (None: no revision has the live schema), or why it cannot be told.
+
+    Several consecutive revisions can have the same schema: the later ones change data only (``op.execute``,
+    ``bulk_insert``) or nothing the catalog shows. ``revision`` is the earliest of them, so that ``upgrade head``
+    after the stamp still runs the later ones; ``schema_neutral`` lists them, because whether their data is
+    already there is something only a human can check (stamping past them would skip them silently)."""
 
     revision: str | None
     checked: list[str]  # the revisions replayed in the sandbox, oldest first
     cannot_tell: str | None = None  # set when the answer is unknown: never guess
+    schema_neutral: list[str] = field(default_factory=list)  # later revisions with the very same schema
 
 
 def snapshot(conn: psycopg.Connection, version_table: str = "alembic_version") -> list[tuple[str, str]]:
@@ -74,8 +80,19 @@ def offline_chain(project: AlembicProject, scratch_url: str) -> list[tuple[str, 
     return chain
 
 
-def matching_revision(url: str, sandbox, project: AlembicProject, version_table: str = "alembic_version") -> Match:
+def offline_statements(sql: str) -> list[str]:
+    """One revision's offline SQL, a statement at a time (comments left out). Alembic ends every statement with ";"
+    and a blank line, and keeps blank lines out of statements. One at a time because what an autocommit_block()
+    renders (CREATE INDEX CONCURRENTLY) refuses to run in the implicit transaction of a multi-statement query."""
+    pieces = (piece.strip() for piece in sql.split(";\n\n"))
+    return [piece for piece in pieces if re.sub(r"^--.*$", "", piece, flags=re.M).strip()]
+
+
+def matching_revision(url: str, sandbox, project: AlembicProject, version_table: str = "alembic_version",
+                      version_schema: str | None = None) -> Match:
     """Replay the chain in a scratch database of ``sandbox`` and compare with the live schema at ``url`` (read)."""
+    if project.is_multidb:
+        return Match(None, [], "a multidb project: each database has its own chain; match them one by one by hand")
     with diagnosis.connect(url) as conn:
         live = snapshot(conn, version_table)
     scratch = sandbox.database("match")
@@ -83,15 +100,31 @@ def matching_revision(url: str, sandbox, project: AlembicProject, version_table:
         chain = offline_chain(project, scratch)
     except RuntimeError as error:
         return Match(None, [], f"the migrations could not be rendered offline: {urls.mask_text(str(error))}")
-    matched, checked = None, []
+    matches, checked = [], []
     with psycopg.connect(urls.libpq(scratch), autocommit=True) as conn:
+        if version_schema:  # env.py usually creates it when connected; offline SQL does not
+            conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(
+                version_schema)))
         for revision, sql in chain:
             try:
-                conn.execute(sql.encode())
+                for statement in offline_statements(sql):
+                    conn.execute(statement.encode())
             except psycopg.Error as error:
                 reason = f"revision {revision}'s offline SQL failed in the sandbox: {problems.first_line(error)}"
-                return Match(matched, checked, None if matched else reason)
+                return _answer(matches, checked, None if matches else reason)
             checked.append(revision)
             if snapshot(conn, version_table) == live:
-                matched = revision
-    return Match(matched, checked)
+                matches.append(revision)
+    return _answer(matches, checked)
+
+
+def _answer(matches: list[str], checked: list[str], cannot_tell: str | None = None) -> Match:
+    """The last run of consecutive matching revisions: stamp its first, name the rest."""
+    if not matches:
+        return Match(None, checked, cannot_tell)
+    run = [matches[-1]]
+    for revision in reversed(checked[:checked.index(matches[-1])]):
+        if revision not in matches:
+            break
+        run.insert(0, revision)
+    return Match(run[0], checked, cannot_tell, run[1:])

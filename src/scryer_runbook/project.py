@@ -91,6 +91,13 @@ class AlembicProject:
         return cls(ini, cli, ini.parent, variables)
 
     @property
+    def is_multidb(self) -> bool:
+        """Alembic's ``multidb`` template: several databases, one chain each (``databases = a, b`` in the ini)."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(self.ini)
+        return parser.has_option("alembic", "databases")
+
+    @property
     def is_flask(self) -> bool:
         return self.cli[0] == "flask"
 
@@ -110,6 +117,11 @@ class AlembicProject:
                 (config.file_config.get("alembic", "script_location", raw=True) or ""):
             location = self.workdir / config.get_main_option("script_location")
             config.set_main_option("script_location", str(location))
+        # `python -m alembic` in workdir has workdir on sys.path, and relative prepend_sys_path entries mean
+        # folders below it: the same paths, absolute, for reading the project in another process's folder.
+        paths = [str(self.workdir / path) for path in config.get_prepend_sys_paths_list() or []]
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("prepend_sys_path", os.pathsep.join([*paths, str(self.workdir)]))
         return config
 
     def settings_env(self, url: str) -> dict[str, str]:

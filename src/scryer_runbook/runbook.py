@@ -30,6 +30,8 @@ from scryer_runbook.project import AlembicProject, Result, copy_project
 
 # Commands run on a real target without apply_fix, on a server-enforced read-only session (`check` would create an
 # empty version table where there is none: the server refuses it, nothing is written).
+GUARD_HINT = ("(the project's settings name another database than the target: point them at it, or list their "
+              "variable in alembic.ini under [scryer_runbook] url_env)")
 READ_ONLY_COMMANDS = {"current", "heads", "history", "show", "branches", "check"}
 
 
@@ -92,11 +94,16 @@ class Runbook:
         from scryer_runbook import checks  # noqa: PLC0415 - the doctor's loader: one way to read a project
 
         with guard.only([]):
-            return checks.load_project(self.project.ini)
+            return checks.load_project(self.project.ini, config=self.project.config())
 
     @property
     def version_table(self) -> str:
         return self.alembic_project.version_table
+
+    def version_rows(self, url: str | None = None) -> list[str] | None:
+        """What the project's version table records in the target (or ``url``), read over a read-only session."""
+        with diagnosis.connect(url or self.url) as conn:
+            return diagnosis.version_rows(conn, self.version_table, self.alembic_project.version_schema)
 
     def describe(self) -> None:
         if self.is_sandbox:
@@ -124,9 +131,7 @@ class Runbook:
         result = diagnosis.terse(self.project.run(*args, url=url or self.url, read_only=on_target,
                                                   allow=[] if offline else None))
         if guard.GUARD_REFUSED in result.output:
-            result.output += "\n" + _("(the project's settings name another database than the target: point "
-                                      "them at it, or list their variable in alembic.ini under "
-                                      "[scryer_runbook] url_env)")
+            result.output += "\n" + _(GUARD_HINT)
         return result.show()
 
     def reproduce(self, step: Callable, *args):
@@ -143,10 +148,14 @@ class Runbook:
                           _("in {folder}").format(folder=self.project.workdir))
             return
         for command in commands:
-            result = diagnosis.terse(self.project.run(*command, url=self.url)).show()
-            if result.returncode:
-                raise RuntimeError(_("{command} failed; stopped before the next step").format(
-                    command=self.project.shown(*command)))
+            self._checked(command, diagnosis.terse(self.project.run(*command, url=self.url)).show())
+
+    def _checked(self, command: list[str], result: Result) -> None:
+        """Stop at the first failed step, saying why when the guard refused a connection."""
+        if result.returncode:
+            why = _(GUARD_HINT) if guard.GUARD_REFUSED in result.output else ""
+            raise RuntimeError(_("{command} failed; stopped before the next step").format(
+                command=self.project.shown(*command)) + (f" {why}" if why else ""))
 
     def fix_sql(self, statements: list, url: str | None = None) -> None:
         """Run SQL statements in one transaction when allowed; otherwise print them."""
@@ -185,10 +194,8 @@ class Runbook:
             print_instead([self.project.shown(*command)], _("in {folder}").format(folder=self.project.workdir))
             return None
         before = {revision.path for revision in self.scripts().walk_revisions()}
-        result = diagnosis.terse(self.project.run(*command, url=self.url, read_only=not self.is_sandbox)).show()
-        if result.returncode:
-            raise RuntimeError(_("{command} failed; stopped before the next step").format(
-                command=self.project.shown(*command)))
+        self._checked(command, diagnosis.terse(self.project.run(*command, url=self.url,
+                                                                read_only=not self.is_sandbox)).show())
         (written,) = [revision.path for revision in self.scripts().walk_revisions() if revision.path not in before]
         print(f"--- {Path(written).name}\n" + Path(written).read_text())
         if not self.is_sandbox:
@@ -199,7 +206,8 @@ class Runbook:
     def matching_revision(self, url: str | None = None) -> matching.Match:
         """The newest revision whose schema the database at ``url`` (default: the target) has, found by replaying
         the project's offline SQL in a sandbox database (``matching.py``); the target is only read."""
-        return matching.matching_revision(url or self.url, self.sandbox, self.project, self.version_table)
+        return matching.matching_revision(url or self.url, self.sandbox, self.project, self.version_table,
+                                          self.alembic_project.version_schema)
 
     def close(self) -> None:
         """Drop the scratch databases and roles (also at kernel exit if a cell failed before this); stop the

@@ -45,11 +45,14 @@ def schema_snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:
     return [row for row in conn.execute(SCHEMA_SNAPSHOT) if "alembic_version" not in row[1]]
 
 
-def version_rows(conn: psycopg.Connection) -> list[str] | None:
-    """The revisions recorded in ``alembic_version``; None when the table does not exist."""
-    if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
+def version_rows(conn: psycopg.Connection, version_table: str = "alembic_version",
+                 schema: str | None = None) -> list[str] | None:
+    """The revisions recorded in the version table; None when it does not exist."""
+    qualified = conn.execute("SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
+                             [schema or "public", version_table]).fetchone()[0]
+    if qualified is None:
         return None
-    return [row[0] for row in conn.execute("SELECT version_num FROM public.alembic_version ORDER BY 1")]
+    return [row[0] for row in conn.execute(f"SELECT version_num FROM {qualified} ORDER BY 1")]  # noqa: S608
 
 
 def app_tables(conn: psycopg.Connection) -> list[str]:
