@@ -71,7 +71,8 @@ def alembic_both_ways(row, runs: int, url: str) -> None:
         times = {}
         for way, runner in (("plain", subprocess.run), ("fast", fastcli.run)):
             command = [sys.executable, "-m", "alembic", *args]
-            times[way] = median_of(runs, lambda: project.run(command, url=url, runner=runner))
+            times[way] = median_of(runs, lambda command=command, runner=runner: project.run(
+                command, url=url, runner=runner))
         row(f"`alembic {' '.join(args)}` ({label}): plain / fork server", times["plain"], times["fast"])
 
 
@@ -136,7 +137,7 @@ def main() -> int:
         kernel = median_of(3, kernel_start)
         row("notebook kernel start-up (python3)", kernel)
         for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-            seconds = median_of(args.notebook_runs, lambda: execute(path))
+            seconds = median_of(args.notebook_runs, lambda path=path: execute(path))
             row(f"notebook {path.name} (kernel share {kernel / seconds:.0%})", seconds)
         with tempfile.TemporaryDirectory() as site:
             row("mkdocs build --strict (both languages)", median_of(3, lambda: subprocess.run(

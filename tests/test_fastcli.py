@@ -15,7 +15,7 @@ import pytest
 
 from scryer_runbook import fastcli, project
 
-PROBE_ENV = '''
+PROBE_ENV = """
 import json, os, sys
 if os.environ.get("PROBE_ENDING") == "facts":
     main = sys.modules["__main__"]
@@ -46,7 +46,7 @@ if ending == "raise":
 if ending == "sleep":
     import time
     time.sleep(60)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +66,27 @@ def project_roots(probe) -> str:
 
 
 def both(probe, ending: str, timeout: float = 60) -> list[subprocess.CompletedProcess]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": ending, "CALLER_PID": str(os.getpid()),
-           "PROJECT_ROOTS": project_roots(probe), "A_VALUE_ONLY_THIS_COMMAND_HAS": ending}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PROBE_ENDING": ending,
+        "CALLER_PID": str(os.getpid()),
+        "PROJECT_ROOTS": project_roots(probe),
+        "A_VALUE_ONLY_THIS_COMMAND_HAS": ending,
+    }
     args = [sys.executable, "-m", "alembic", "current"]
-    return [runner(args, cwd=probe, env=env, timeout=timeout, stdout=subprocess.PIPE,
-                   stderr=subprocess.STDOUT, text=True) for runner in (subprocess.run, fastcli.run)]
+    return [
+        runner(
+            args,
+            cwd=probe,
+            env=env,
+            timeout=timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for runner in (subprocess.run, fastcli.run)
+    ]
 
 
 def test_the_child_sees_what_the_cli_process_sees(probe):
@@ -99,17 +115,29 @@ def test_exit_codes_messages_and_tracebacks_are_the_cli_s(probe, ending):
 def test_a_command_past_its_timeout_is_killed_as_subprocess_run_kills_it(probe):
     started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
-        fastcli.run([sys.executable, "-m", "alembic", "current"], cwd=probe, timeout=3,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": "sleep"})
+        fastcli.run(
+            [sys.executable, "-m", "alembic", "current"],
+            cwd=probe,
+            timeout=3,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": "sleep"},
+        )
     assert time.monotonic() - started < 30
 
 
 def test_a_different_start_up_environment_gets_a_server_of_its_own(probe):
     """PYTHON* and locale variables shape the interpreter when it starts: a server started with others would
     lie."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROBE_ENDING": "facts", "CALLER_PID": str(os.getpid()),
-           "PROJECT_ROOTS": project_roots(probe), "PYTHONIOENCODING": "latin-1"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PROBE_ENDING": "facts",
+        "CALLER_PID": str(os.getpid()),
+        "PROJECT_ROOTS": project_roots(probe),
+        "PYTHONIOENCODING": "latin-1",
+    }
     kwargs = dict(cwd=probe, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     plain = subprocess.run([sys.executable, "-m", "alembic", "current"], **kwargs)
     fast = fastcli.run([sys.executable, "-m", "alembic", "current"], **kwargs)
@@ -122,8 +150,14 @@ def test_switched_off_or_not_alembic_it_is_plain_subprocess_run(probe, monkeypat
     assert not fastcli.supported()
     [plain, fast] = both(probe, "facts")
     assert json.loads(fast.stdout.splitlines()[0])["caller_is_parent"]
-    done = fastcli.run([sys.executable, "-c", "import os; print(os.getppid())"], cwd=probe,
-                       env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = fastcli.run(
+        [sys.executable, "-c", "import os; print(os.getppid())"],
+        cwd=probe,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert done.stdout.strip() == str(os.getpid())
 
 

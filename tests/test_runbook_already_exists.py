@@ -7,13 +7,12 @@ diagnosis runs to the end on a database that refuses every write.
 
 import psycopg
 import pytest
-
-from scryer_runbook import diagnosis, scenarios
-from scryer_runbook.notebooks import NOTEBOOKS, execute
-from scryer_runbook.project import Result, alembic
-
 from conftest import outputs, schema_and_versions
 from incident_support import run_incident
+
+from scryer_runbook import diagnosis, scenarios
+from scryer_runbook.notebooks import NOTEBOOKS
+from scryer_runbook.project import Result, alembic
 
 NOTEBOOK = NOTEBOOKS / "already-exists.en.ipynb"
 HEAD = "004_index_tasks_created_at"

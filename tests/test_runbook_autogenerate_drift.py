@@ -5,12 +5,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
-from scryer_runbook import diagnosis, notebooks, scenarios
-from scryer_runbook.project import REPO_ROOT, alembic, copy_project
-
 from conftest import outputs
 from incident_support import run_incident
+
+from scryer_runbook import diagnosis, scenarios
+from scryer_runbook.project import REPO_ROOT, alembic, copy_project
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "autogenerate-drift.en.ipynb"
 

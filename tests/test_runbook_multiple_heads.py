@@ -6,13 +6,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import outputs, schema_and_versions
+from incident_support import run_incident
 
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS, execute
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
-
-from conftest import outputs, schema_and_versions
-from incident_support import run_incident
 
 NOTEBOOK = NOTEBOOKS / "multiple-heads.en.ipynb"
 PARENT = "004_index_tasks_created_at"

@@ -6,12 +6,11 @@ import time
 
 import psycopg
 import pytest
-
-from scryer_runbook import diagnosis, sandbox, scenarios, urls
-from scryer_runbook.notebooks import NOTEBOOKS, execute
-
 from conftest import outputs
 from incident_support import run_incident
+
+from scryer_runbook import diagnosis, sandbox, scenarios, urls
+from scryer_runbook.notebooks import NOTEBOOKS
 
 NOTEBOOK = NOTEBOOKS / "not-ready.en.ipynb"
 

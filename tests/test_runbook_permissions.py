@@ -4,12 +4,11 @@
 import papermill
 import psycopg
 import pytest
-
-from scryer_runbook import diagnosis, notebooks, scenarios, urls
-from scryer_runbook.project import REPO_ROOT, alembic
-
 from conftest import outputs
 from incident_support import run_incident
+
+from scryer_runbook import diagnosis, scenarios, urls
+from scryer_runbook.project import REPO_ROOT, alembic
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "permissions.en.ipynb"
 

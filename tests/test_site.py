@@ -6,11 +6,14 @@ The site is built once per test session (all xdist workers share it) into the se
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import functools
 import json
+import os
 import posixpath
 import re
-import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,10 +23,19 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
+from site_support import (
+    DOCS,
+    LANGUAGES,
+    REPO_ROOT,
+    RUNBOOKS,
+    code_blocks,
+    error_texts,
+    page_sources,
+    session_build,
+    url_prefix,
+)
 
-from scryer_runbook import project, server, urls
-from site_support import (DOCS, LANGUAGES, REPO_ROOT, RUNBOOKS, code_blocks, error_texts, page_sources,
-                          session_build, url_prefix)
+from scryer_runbook import fastcli, project, server, urls
 
 SITE_NAME = {"zh": "Scryer 数据库迁移手册", "en": "Scryer migration runbooks"}
 SEARCH_PLACEHOLDER = {"zh": "搜索", "en": "Search"}
@@ -65,7 +77,7 @@ class Tags(HTMLParser):
             self.ids.add(attributes["id"])
 
 
-@functools.lru_cache(maxsize=None)  # the site is built once per session: parse each page once (read-only)
+@functools.cache  # the site is built once per session: parse each page once (read-only)
 def parse(path: Path) -> Tags:
     tags = Tags()
     tags.feed(path.read_text(encoding="utf-8"))
@@ -578,8 +590,9 @@ def query(url, sql):
 @pytest.mark.parametrize("example", ["idempotent_users_table.py", "idempotent_users_table_sql.py"])
 def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_has_one(example, scratch, tmp_path):
     copy = project_with(tmp_path, example, replaces="002_add_users_table")
-    from src.backend.app.models import Base
     from sqlalchemy import create_engine
+
+    from src.backend.app.models import Base
 
     empty = scratch.database("idem_empty")
     alembic_ok("upgrade", "head", url=empty, project_dir=copy)
@@ -721,11 +734,6 @@ class Twin:
         return None if database is None else self.databases[database]
 
     def alembic(self, line: str, database: str | None) -> project.Result:
-        import contextlib
-        import shlex
-
-        from scryer_runbook import fastcli
-
         with fastcli.plain() if self.plain else contextlib.nullcontext():
             return project.alembic(*shlex.split(line)[1:], url=self.url(database), project=self.copy)
 
@@ -744,10 +752,6 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     Every command runs twice, in two identical worlds: as a plain `python -m alembic` process, and through the
     fork server (fastcli) that project.alembic uses. Exit codes and output must be the same, so the fast path
     cannot drift from the real CLI."""
-    import concurrent.futures
-
-    from scryer_runbook import fastcli
-
     assert fastcli.supported(), "the fork server is not available here: the comparison would compare nothing"
     plain, fast = Twin("plain", True, scratch, tmp_path), Twin("fast", False, scratch, tmp_path)
     ran: set[str] = set()
@@ -801,7 +805,7 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     # New revisions (the database is at head, so autogenerate has nothing to add), then two heads to merge.
     for command in sorted(c for c in documented_alembic_commands() if c.startswith("alembic revision")):
         run(command, "commands")
-    for twin, [parent] in zip((plain, fast), both(heads)):
+    for twin, [parent] in zip((plain, fast), both(heads), strict=True):
         for rev_id in ("005_branch_a", "005_branch_b"):
             project.alembic("revision", "-m", rev_id, "--head", parent, "--splice", "--rev-id", rev_id,
                             project=twin.copy, check=True)

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
+import importlib
 import json
 import locale
 import os
 import re
+import runpy
 import select
+import selectors
 import signal
 import socket
 import subprocess
@@ -36,10 +40,24 @@ import time
 
 SWITCH = "SCRYER_FAST_ALEMBIC"  # "0": every command is a plain subprocess
 # Libraries only: a project's own modules (env.py, models, revisions, this package) are each child's.
-PRELOAD = ("asyncio", "logging.config", "greenlet", "psycopg", "sqlalchemy", "sqlalchemy.orm",
-           "sqlalchemy.ext.asyncio", "sqlalchemy.dialects.postgresql.psycopg", "alembic.config",
-           "alembic.command", "alembic.autogenerate", "alembic.ddl.postgresql", "alembic.runtime.migration",
-           "alembic.script", "mako.template", "dotenv")
+PRELOAD = (
+    "asyncio",
+    "logging.config",
+    "greenlet",
+    "psycopg",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "sqlalchemy.ext.asyncio",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "alembic.config",
+    "alembic.command",
+    "alembic.autogenerate",
+    "alembic.ddl.postgresql",
+    "alembic.runtime.migration",
+    "alembic.script",
+    "mako.template",
+    "dotenv",
+)
 # What the interpreter (or a preloaded library) reads from the environment when it starts.
 STARTUP_ENV = re.compile(r"PYTHON\w*|LANG|LANGUAGE|LC_\w+|HOME|TMPDIR|TEMP|TMP|TZ|PSYCOPG\w*|SQLALCHEMY\w*")
 MAX_MESSAGE = 1 << 20
@@ -51,9 +69,14 @@ _local = threading.local()
 
 
 def supported() -> bool:
-    return (os.environ.get(SWITCH, "1") != "0" and not getattr(_local, "plain", False)
-            and hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
-            and hasattr(socket, "SOCK_SEQPACKET"))
+    return (
+        os.environ.get(SWITCH, "1") != "0"
+        and not getattr(_local, "plain", False)
+        and hasattr(os, "fork")
+        and hasattr(os, "pidfd_open")
+        and hasattr(socket, "send_fds")
+        and hasattr(socket, "SOCK_SEQPACKET")
+    )
 
 
 @contextlib.contextmanager
@@ -69,9 +92,17 @@ def plain():
 def run(args, *, cwd, env, timeout=None, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run(args, cwd=cwd, env=env, timeout=timeout, **kwargs)``; through the fork server when
     ``args`` is ``python -m MODULE ...`` (MODULES), stdout and stderr piped as text (together or apart)."""
-    fast = (len(args) >= 3 and list(args[:2]) == [sys.executable, "-m"] and args[2] in MODULES and supported()
-            and kwargs in ({"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True},
-                           {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}))
+    fast = (
+        len(args) >= 3
+        and list(args[:2]) == [sys.executable, "-m"]
+        and args[2] in MODULES
+        and supported()
+        and kwargs
+        in (
+            {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True},
+            {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True},
+        )
+    )
     server = _server_for(env) if fast else None
     if server is None:
         return subprocess.run(args, cwd=cwd, env=env, timeout=timeout, **kwargs)
@@ -142,8 +173,6 @@ def _forget_after_fork() -> None:
     _servers.clear()
 
 
-
-
 class _Server:
     def __init__(self, process: subprocess.Popen, control: socket.socket, log: int):
         self.process, self.control, self.log = process, control, log
@@ -155,9 +184,15 @@ class _Server:
         log = os.memfd_create("alembic-fork-server")  # whatever the imports print: must stay empty
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", BOOT, __file__, str(theirs.fileno())], cwd="/", env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=[theirs.fileno()],
-                process_group=0)  # its own group: what signals the caller's group (Ctrl-C, a kernel's
+                [sys.executable, "-c", BOOT, __file__, str(theirs.fileno())],
+                cwd="/",
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                pass_fds=[theirs.fileno()],
+                process_group=0,
+            )  # its own group: what signals the caller's group (Ctrl-C, a kernel's
             # shutdown) reaches the commands, which join that group, and not the server
         except OSError:
             control.close()
@@ -169,22 +204,25 @@ class _Server:
 
     def wait_ready(self) -> bool:
         if self.ready is None:
-            started = (bool(_readable(self.control.fileno(), START_TIMEOUT))
-                       and self.control.recv(64) == b"ready")
+            started = (
+                bool(_readable(self.control.fileno(), START_TIMEOUT)) and self.control.recv(64) == b"ready"
+            )
             self.ready = started and os.fstat(self.log).st_size == 0
             if not self.ready:
                 self.stop()
         return self.ready
 
-    def run(self, module: str, args: list[str], cwd: str, env: dict, timeout: float | None,
-            apart: bool) -> tuple[int | None, bytes, bytes]:
+    def run(
+        self, module: str, args: list[str], cwd: str, env: dict, timeout: float | None, apart: bool
+    ) -> tuple[int | None, bytes, bytes]:
         deadline = None if timeout is None else time.monotonic() + timeout
         pipes = [os.pipe() for _ in range(2 if apart else 1)]  # (read, write): stdout, and stderr when apart
         unclosed = {fd for pipe in pipes for fd in pipe}  # closed once only: other threads reuse fd numbers
         reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            request = json.dumps({"module": module, "args": args, "cwd": cwd, "env": env,
-                                  "group": os.getpgrp()}).encode()
+            request = json.dumps(
+                {"module": module, "args": args, "cwd": cwd, "env": env, "group": os.getpgrp()}
+            ).encode()
             out, err = pipes[0][1], pipes[-1][1]
             socket.send_fds(self.control, [request], [0, out, err, theirs.fileno()])
             for _, writer in pipes:
@@ -234,18 +272,23 @@ def _number(reply: socket.socket) -> int:
 
 # --- the server's side (run as `python -c BOOT thisfile FD`: never imported as part of this package) --------
 
-BOOT = ("import sys; exec(compile(open(sys.argv[1], encoding='utf-8').read(), sys.argv[1], 'exec'), "
-        "{'__name__': 'scryer_alembic_fork_server', '__file__': sys.argv[1]})")
-MAIN_DUNDERS = {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__annotations__",
-                "__builtins__"}
+BOOT = (
+    "import sys; exec(compile(open(sys.argv[1], encoding='utf-8').read(), sys.argv[1], 'exec'), "
+    "{'__name__': 'scryer_alembic_fork_server', '__file__': sys.argv[1]})"
+)
+MAIN_DUNDERS = {
+    "__name__",
+    "__doc__",
+    "__package__",
+    "__loader__",
+    "__spec__",
+    "__annotations__",
+    "__builtins__",
+}
 
 
 def _serve(control_fd: int):
     """Preload, then fork one child per request; returns (in the child only) the request the child runs."""
-    import gc
-    import importlib
-    import selectors
-
     if sys.path and sys.path[0] == "":  # `-c` put the server's cwd first: a child puts the command's there
         del sys.path[0]
     for name in PRELOAD:
@@ -303,8 +346,6 @@ def _send(reply: socket.socket, text: str) -> None:
 
 def _become(request: dict, stdin: int, output: int, errors: int) -> None:
     """In the forked child: turn into `python -m MODULE ARGS` started in ``cwd`` with ``env``, and run it."""
-    import runpy
-
     try:
         os.setpgid(0, request["group"])  # the caller's process group, where a plain subprocess would be
     except OSError:
@@ -333,7 +374,7 @@ def _become(request: dict, stdin: int, output: int, errors: int) -> None:
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
             code = 1
-    except BaseException as error:  # uncaught in the CLI: the interpreter prints it from runpy down, exit 1
+    except BaseException as error:  # noqa: BLE001 - uncaught in the CLI: the interpreter prints it from runpy down, exit 1
         trace = error.__traceback__
         while trace is not None and trace.tb_frame.f_code.co_name != "_run_module_as_main":
             trace = trace.tb_next
