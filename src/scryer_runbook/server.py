@@ -96,7 +96,9 @@ def _run_as() -> pwd.struct_passwd | None:
 
 
 def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    # English tool output; UTF-8 so a server with translated lc_messages can print them before a database is chosen
+    # (connection-time errors use the postmaster's character set, C would turn them into question marks).
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     if user:
         env["HOME"] = user.pw_dir
         kwargs.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
@@ -220,9 +222,11 @@ class LocalServer:
         return False
 
 
-def start_server(root: Path | None = None, port: int | None = None, bindir: Path | None = None) -> LocalServer:
+def start_server(root: Path | None = None, port: int | None = None, bindir: Path | None = None,
+                 settings: dict[str, str] | None = None) -> LocalServer:
     """Start a new local server in ``root`` (default: a fresh folder under the runtime root), on ``port`` if given,
-    from the binaries in ``bindir`` (default: ``find_bindir()``)."""
+    from the binaries in ``bindir`` (default: ``find_bindir()``), with ``settings`` over ``SERVER_OPTIONS``
+    (e.g. ``{"lc_messages": "zh_CN.UTF-8"}`` for a server that prints its errors in Chinese)."""
     user = _run_as()
     bindir = _reachable(bindir or find_bindir(), user)
     template = template_datadir(bindir)
@@ -236,7 +240,7 @@ def start_server(root: Path | None = None, port: int | None = None, bindir: Path
             for path in [root / "data", *(root / "data").rglob("*")]:
                 os.lchown(path, user.pw_uid, user.pw_gid)
         server = LocalServer(root, port or free_port(), bindir)
-        options = " ".join(f"-c {key}={value}" for key, value in SERVER_OPTIONS.items())
+        options = " ".join(f"-c {key}={value}" for key, value in {**SERVER_OPTIONS, **(settings or {})}.items())
         try:
             _run([str(bindir / "pg_ctl"), "-D", str(server.datadir), "-l", str(root / "server.log"), "-w",
                   "-t", "30", "-o", f"-h 127.0.0.1 -p {server.port} -k {sockets} {options}", "start"], user,
