@@ -6,6 +6,7 @@ classifier that only knew English could not pass.
 
 from __future__ import annotations
 
+import gettext
 import os
 import re
 import subprocess
@@ -26,7 +27,22 @@ def test_the_chinese_locale_and_postgresqls_catalogues_are_installed():
     """What the other tests need from the machine (`make system-deps` and .ci/run install them as root)."""
     locales = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout.lower().split()
     assert "zh_cn.utf8" in locales, "generate it: localedef -i zh_CN -f UTF-8 zh_CN.UTF-8 (package locales)"
-    assert "zh_CN" in problems.server_catalogues(), f"no PostgreSQL zh_CN catalogue under {problems.LOCALE_DIRS}"
+    assert "zh_CN" in problems.catalogue_files(), f"no PostgreSQL zh_CN catalogue under {problems.LOCALE_DIRS}"
+
+
+def test_the_look_up_agrees_with_gettext():
+    """problems.lookup bisects a .mo file; gettext reads it whole: the same answer for every msgid, in every file."""
+    checked = 0
+    for paths in problems.catalogue_files().values():
+        for path in paths[:2]:
+            with path.open("rb") as source:
+                catalogue = gettext.GNUTranslations(source)._catalog  # noqa: SLF001 - the catalogue as read
+            for msgid, translated in list(catalogue.items())[::97]:
+                if isinstance(msgid, str) and msgid and translated:
+                    assert problems.lookup(path, msgid) == translated, (path, msgid)
+                    checked += 1
+            assert problems.lookup(path, "no such message, surely") is None
+    assert checked > 200
 
 
 @pytest.fixture(scope="module", params=sorted(SERVER_LANGUAGES))
