@@ -25,7 +25,7 @@ import psycopg
 from scryer_runbook import i18n
 from scryer_runbook.catalogue import RUNBOOKS as CATALOGUE
 from scryer_runbook.catalogue import SLUGS
-from scryer_runbook.i18n import _
+from scryer_runbook.i18n import N_, _
 from scryer_runbook.urls import BadURL, mask_text
 
 # The published site (mkdocs.yml's site_url, checked by tests/test_site_url.py). SCRYER_DOCS_URL points the links
@@ -34,10 +34,6 @@ SITE_URL = "https://scryer-project.github.io/scryer-runbook/"
 DOCS_URL = (os.environ.get("SCRYER_DOCS_URL") or SITE_URL).rstrip("/")
 RUNBOOKS = SLUGS  # the catalogue is the one list
 default_lang = i18n.current  # the links' language, where callers do not pass one
-
-
-def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translated later, where it is printed"
-    return message
 
 
 def runbook_url(slug: str, lang: str | None = None) -> str:

