@@ -28,7 +28,7 @@ from scryer_runbook.catalogue import SLUGS
 from scryer_runbook.i18n import N_, _
 from scryer_runbook.urls import BadURL, mask_text
 
-# The published site (mkdocs.yml's site_url, checked by tests/test_site_url.py). SCRYER_DOCS_URL points the links
+# The published site (mkdocs.yml's site_url, checked by tests/test_pages.py). SCRYER_DOCS_URL points the links
 # elsewhere, e.g. at `make serve` (http://127.0.0.1:8000).
 SITE_URL = "https://scryer-project.github.io/scryer-runbook/"
 DOCS_URL = (os.environ.get("SCRYER_DOCS_URL") or SITE_URL).rstrip("/")
