@@ -107,6 +107,23 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
     return [(m["info"].strip(), m["body"]) for m in FENCE.finditer(markdown)]
 
 
+SNIPPET_SECTION = re.compile(r'^--8<-- "(?P<path>[^":]+):(?P<section>[\w-]+)"$', re.M)
+
+
+def included(block: str) -> str:
+    """A code block with its pymdownx.snippets section includes (``--8<-- "file:section"``) replaced by the lines
+    the built page shows."""
+    def section(match: re.Match) -> str:
+        text = (REPO_ROOT / match["path"]).read_text(encoding="utf-8")
+        start, end = f"--8<-- [start:{match['section']}]", f"--8<-- [end:{match['section']}]"
+        lines = text.splitlines()
+        first = next(number for number, line in enumerate(lines) if line.endswith(start))
+        last = next(number for number, line in enumerate(lines) if line.endswith(end))
+        return "\n".join(lines[first + 1:last])
+
+    return SNIPPET_SECTION.sub(section, block)
+
+
 def error_texts(lang: str = "zh") -> dict[str, list[str]]:
     """Troubleshooting index: section id -> the error lines quoted in its ```text blocks."""
     markdown = (DOCS / "troubleshooting" / f"index.{lang}.md").read_text(encoding="utf-8")
@@ -115,7 +132,7 @@ def error_texts(lang: str = "zh") -> dict[str, list[str]]:
     for match, following in zip(starts, [*starts[1:], None]):
         body = markdown[match.end():following.start() if following else len(markdown)]
         lines = [line for info, block in code_blocks(body) if info.split()[:1] == ["text"]
-                 for line in block.splitlines() if line.strip()]
+                 for line in included(block).splitlines() if line.strip()]
         if lines:
             sections[match["id"]] = lines
     return sections
