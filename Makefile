@@ -38,7 +38,7 @@ test: $(INSTALLED) system-deps
 	$(PY) -m pytest -n $(WORKERS)
 
 serve: $(INSTALLED)
-	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+	SCRYER_SITE_URL=http://127.0.0.1:8000/ $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
 
 lab: $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[test,lab]'

@@ -2,11 +2,12 @@
 
 A server set up with ``lc_messages = 'zh_CN.UTF-8'`` (common on self-hosted servers in China) prints its errors
 from PostgreSQL's own zh_CN catalogue. This script starts such a server, provokes each error the troubleshooting
-pages cover, and writes the exact lines, per section, to docs/snippets/server-errors.zh.txt, which both pages
-include. tests/test_server_errors.py captures them again and fails when the file differs.
+pages cover, and writes the exact lines to docs/snippets/server-errors.zh/<section>.txt, one file per section of
+docs/troubleshooting/index.*.md, which both pages include. tests/test_server_errors.py captures them again and
+fails when a file differs.
 
-    .venv/bin/python scripts/capture_server_errors.py          # rewrite the snippet
-    .venv/bin/python scripts/capture_server_errors.py --check  # exit 1 if it is out of date
+    .venv/bin/python scripts/capture_server_errors.py          # rewrite the snippets
+    .venv/bin/python scripts/capture_server_errors.py --check  # exit 1 if they are out of date
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from psycopg import sql
 
 from scryer_runbook import scenarios, server, urls
 
-SNIPPET = Path(__file__).resolve().parents[1] / "docs" / "snippets" / "server-errors.zh.txt"
+SNIPPETS = Path(__file__).resolve().parents[1] / "docs" / "snippets" / "server-errors.zh"
 LC_MESSAGES = {"lc_messages": "zh_CN.UTF-8"}
 NAME = "scryer"  # the role and database the pages' English lines name
 
@@ -117,26 +118,24 @@ def capture() -> dict[str, list[str]]:
     return sections
 
 
-def render(sections: dict[str, list[str]]) -> str:
-    """The snippet file: one pymdownx.snippets section per troubleshooting section."""
-    header = ("# Written by scripts/capture_server_errors.py from a real server with lc_messages = 'zh_CN.UTF-8'.\n"
-              "# Do not edit: run the script again (tests/test_server_errors.py checks this file).\n")
-    body = "".join(f"# --8<-- [start:{section}]\n" + "".join(f"{line}\n" for line in lines)
-                   + f"# --8<-- [end:{section}]\n" for section, lines in sections.items())
-    return header + body
+def render(sections: dict[str, list[str]]) -> dict[Path, str]:
+    """The snippet files: one per troubleshooting section, one line per error."""
+    return {SNIPPETS / f"{section}.txt": "".join(f"{line}\n" for line in lines) for section, lines in sections.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the snippet differs from a fresh capture")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a snippet differs from a fresh capture")
     args = parser.parse_args(argv)
-    text = render(capture())
+    files = render(capture())
     if args.check:
-        current = SNIPPET.read_text(encoding="utf-8") if SNIPPET.exists() else ""
-        print("up to date" if current == text else f"{SNIPPET} is out of date: run {sys.argv[0]}")
-        return 0 if current == text else 1
-    SNIPPET.write_text(text, encoding="utf-8")
-    print(f"wrote {SNIPPET}")
+        stale = [path for path, text in files.items() if not path.exists() or path.read_text("utf-8") != text]
+        print(f"out of date (run {sys.argv[0]}): {stale}" if stale else "up to date")
+        return 1 if stale else 0
+    SNIPPETS.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

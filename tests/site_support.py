@@ -38,7 +38,9 @@ class Build:
 
 def build_site(site_dir: Path) -> Build:
     """`mkdocs build --strict` of this repository into ``site_dir`` (never into ./site)."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    # Served at the root of 127.0.0.1 (serve() below), as `make serve` does: links relative to the root.
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "SCRYER_SITE_URL": "http://127.0.0.1:8000/"}
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
                            str(REPO_ROOT / "mkdocs.yml"), "--site-dir", str(site_dir)],
@@ -107,21 +109,13 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
     return [(m["info"].strip(), m["body"]) for m in FENCE.finditer(markdown)]
 
 
-SNIPPET_SECTION = re.compile(r'^--8<-- "(?P<path>[^":]+):(?P<section>[\w-]+)"$', re.M)
+INCLUDE = re.compile(r'^--8<-- "(?P<path>[^"]+)"$', re.M)
 
 
 def included(block: str) -> str:
-    """A code block with its pymdownx.snippets section includes (``--8<-- "file:section"``) replaced by the lines
-    the built page shows."""
-    def section(match: re.Match) -> str:
-        text = (REPO_ROOT / match["path"]).read_text(encoding="utf-8")
-        start, end = f"--8<-- [start:{match['section']}]", f"--8<-- [end:{match['section']}]"
-        lines = text.splitlines()
-        first = next(number for number, line in enumerate(lines) if line.endswith(start))
-        last = next(number for number, line in enumerate(lines) if line.endswith(end))
-        return "\n".join(lines[first + 1:last])
-
-    return SNIPPET_SECTION.sub(section, block)
+    """A code block with its pymdownx.snippets includes (``--8<-- "file"``) replaced by the files' text, as the built
+    page shows it."""
+    return INCLUDE.sub(lambda match: (REPO_ROOT / match["path"]).read_text(encoding="utf-8").rstrip("\n"), block)
 
 
 def error_texts(lang: str = "zh") -> dict[str, list[str]]:

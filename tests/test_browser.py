@@ -208,7 +208,7 @@ def test_search_puts_the_right_page_in_the_top_three_for_every_error_text(seen, 
 
 
 def test_a_chinese_servers_errors_find_their_section_first(seen):
-    """Lines a server with lc_messages = 'zh_CN.UTF-8' prints (docs/snippets/server-errors.zh.txt, captured from a
+    """Lines a server with lc_messages = 'zh_CN.UTF-8' prints (docs/snippets/server-errors.zh/, captured from a
     real one), pasted into the 中文 search: the right runbook or troubleshooting section is the first result."""
     chinese = {slug: [text for text in texts if CJK.search(text)] for slug, texts in error_texts("zh").items()}
     assert sum(map(len, chinese.values())) >= 10, chinese

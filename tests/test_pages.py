@@ -39,10 +39,12 @@ def test_the_pages_workflow_builds_strictly_and_publishes_every_push_to_main():
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"
 
 
-def test_site_url_is_set_in_one_place_and_the_tools_link_to_it():
+def test_site_url_is_set_in_one_place_and_the_tools_link_to_it(monkeypatch):
+    monkeypatch.delenv("SCRYER_SITE_URL", raising=False)  # the published address; `make serve` sets its own
     site_url = load_config(str(ROOT / "mkdocs.yml"))["site_url"]
     assert site_url == problems.SITE_URL
     assert site_url.startswith("https://") and site_url.endswith("/")
+    assert "SCRYER_SITE_URL" not in PAGES.read_text()  # the workflow publishes with the default
 
 
 def links(env: dict[str, str]) -> list[str]:

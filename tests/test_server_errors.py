@@ -1,18 +1,16 @@
 """The Chinese-server texts the troubleshooting pages quote are what a real server prints, captured again here.
 
 scripts/capture_server_errors.py provokes each error on a server with lc_messages = 'zh_CN.UTF-8' and writes the
-lines to docs/snippets/server-errors.zh.txt; both languages' troubleshooting pages include them per section, so a
-Chinese server's error pasted into the search finds its section (tests/test_browser.py)."""
+lines to docs/snippets/server-errors.zh/<section>.txt; both languages' troubleshooting pages include them in that
+section, so a Chinese server's error pasted into the search finds its section (tests/test_browser.py)."""
 
 from __future__ import annotations
 
 import importlib.util
-import re
 
 from site_support import LANGUAGES, REPO_ROOT, error_texts
 
 SCRIPT = REPO_ROOT / "scripts" / "capture_server_errors.py"
-SECTION = re.compile(r"--8<-- \[start:(?P<section>[\w-]+)\]\n(?P<lines>.*?)# --8<-- \[end:(?P=section)\]", re.S)
 
 
 def capture_script():
@@ -23,15 +21,17 @@ def capture_script():
 
 
 def committed() -> dict[str, list[str]]:
-    text = (REPO_ROOT / "docs" / "snippets" / "server-errors.zh.txt").read_text(encoding="utf-8")
-    return {match["section"]: match["lines"].splitlines() for match in SECTION.finditer(text)}
+    folder = REPO_ROOT / "docs" / "snippets" / "server-errors.zh"
+    return {path.stem: path.read_text(encoding="utf-8").splitlines() for path in sorted(folder.glob("*.txt"))}
 
 
-def test_the_snippet_is_what_a_chinese_server_prints_today():
+def test_the_snippets_are_what_a_chinese_server_prints_today():
     script = capture_script()
     fresh = script.render(script.capture())
-    assert fresh == script.SNIPPET.read_text(encoding="utf-8"), (
-        f"docs/snippets/server-errors.zh.txt is out of date: run {SCRIPT.relative_to(REPO_ROOT)}\n{fresh}")
+    assert sorted(fresh) == sorted(script.SNIPPETS.glob("*.txt"))
+    for path, text in fresh.items():
+        assert text == path.read_text(encoding="utf-8"), (
+            f"{path.relative_to(REPO_ROOT)} is out of date: run {SCRIPT.relative_to(REPO_ROOT)}\n{text}")
 
 
 def test_the_texts_are_chinese_and_cover_the_server_side_sections():
