@@ -184,7 +184,7 @@ def _connect_patterns(translated: bool) -> list[tuple[str, re.Pattern]]:
 def connect_kind(text: str) -> str | None:
     """The kind of connection failure ``text`` shows, in English or any installed language; None if none.
 
-    English first: the catalogues are read (once per process, about a second) only for a text it does not match."""
+    English first: the catalogues are searched (once per process, about 0.1 s) only for a text it does not match."""
     for translated in (False, True):
         for kind, pattern in _connect_patterns(translated):
             if pattern.search(text):
