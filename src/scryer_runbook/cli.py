@@ -19,6 +19,7 @@ COMMANDS = {
     "pg": ("scryer_runbook.pg_command", N_("start, stop or show the embedded PostgreSQL sandbox server")),
     "wait": ("scryer_runbook.wait", N_("wait until PostgreSQL really accepts the app's role and database")),
     "doctor": ("scryer_runbook.doctor", N_("read-only triage of a database and an Alembic project")),
+    "lint": ("scryer_runbook.lint", N_("check Alembic revisions before they merge (squawk, Alembic-aware rules)")),
     "lab": ("scryer_runbook.notebooks", N_("open the runbooks in JupyterLab with a sandbox server ready")),
     "regenerate-notebooks": ("scryer_runbook.notebooks",
                              N_("re-run every runbook notebook and save its outputs")),
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     i18n.set_language(chosen_language(argv))
     parser = argparse.ArgumentParser(prog="scryer-runbook", description=_(
-        "the sandbox server, the start-up wait, the doctor and the notebook tools"))
+        "the sandbox server, the start-up wait, the doctor, the linter and the notebook tools"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subparsers = {name: commands.add_parser(name, help=_(help_text), description=_(help_text))
                   for name, (_module, help_text) in COMMANDS.items()}
