@@ -9,7 +9,6 @@ import json
 import re
 
 import pytest
-
 from site_support import DOCS, REPO_ROOT, strip_code
 
 TABLE = DOCS / "snippets" / "glossary.md"
