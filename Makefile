@@ -14,15 +14,21 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Browser tests need Chromium and CJK fonts from the system; install them when we can (root + apt-get).
+# Browser tests need Chromium and CJK fonts from the system; the Chinese-server tests a zh_CN.UTF-8 locale (package
+# locales). Install them when we can (root + apt-get).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	[ -e /usr/share/i18n/locales/zh_CN ] || missing="$$missing locales"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 		else echo "please install:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi; \
+	if ! locale -a 2>/dev/null | grep -qix 'zh_CN.utf8'; then \
+		if [ "$$(id -u)" = 0 ]; then localedef -i zh_CN -c -f UTF-8 zh_CN.UTF-8; \
+		else echo "please generate the zh_CN.UTF-8 locale (Debian: sudo localedef -i zh_CN -f UTF-8 zh_CN.UTF-8)"; exit 1; fi; \
 	fi
 
 # Twice as many workers as cores: much of the suite waits on servers and subprocesses.
@@ -37,7 +43,7 @@ test-fast: $(INSTALLED)
 	$(PY) -m pytest tests -n $(WORKERS) --dist loadgroup -m "not slow"
 
 serve: $(INSTALLED)
-	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+	SCRYER_SITE_URL=http://127.0.0.1:8000/ $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
 
 lab: $(INSTALLED)
 	$(PY) -m pip install --quiet -e '.[test,lab]'
