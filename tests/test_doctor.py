@@ -1173,7 +1173,7 @@ def test_every_doctor_message_has_a_chinese_translation():
     # problems.py's connection failures, which the connection check reports
     untranslated += [
         summary
-        for _kind, _pattern, summary, _runbook in problems._CONNECT_PATTERNS  # noqa: SLF001
+        for _kind, _messages, summary, _runbook in problems._CONNECT_KINDS  # noqa: SLF001
         if not translated(summary)
     ]
     assert not untranslated, untranslated
