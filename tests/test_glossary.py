@@ -59,9 +59,5 @@ def notebook_variants() -> dict[str, list[str]]:
     return found
 
 
-# The notebooks are edited by the runbook owners: until they adopt the glossary this is expected to fail, and
-# strict=True turns the day they do into a failure that says "drop this marker".
-@pytest.mark.xfail(strict=True, reason="zh notebooks still use 临时库, 漂移, 迁移文件, 事件模式, 属主, 数据库结构, "
-                                       "模式 for schema")
 def test_the_notebooks_use_the_glossarys_words():
     assert not notebook_variants(), notebook_variants()
