@@ -58,6 +58,13 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         errors=("FAILED: New upgrade operations detected",),
         findings=("drift",),
     ),
+    RunbookEntry(
+        "migration-blocked", "Runbook：迁移被锁阻塞", "Runbook: migration blocked by a lock",
+        errors=("canceling statement due to lock timeout", "canceling statement due to statement timeout",
+                "canceling statement due to user request", "terminating connection due to administrator command"),
+        sqlstates=("55P03", "57014", "57P01"),
+        findings=("locks", "migration-lock"),
+    ),
 )
 
 SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from scryer_runbook.diagnosis.revisions import terse
 from scryer_runbook.i18n import _
-from scryer_runbook.project import Result, alembic
+from scryer_runbook.project import AlembicProject, Result
 
 LOCK_TIMEOUTS = ("2s", "2s", "5s", "5s", "10s")  # one attempt per entry: short first, a little longer later
 PAUSE_SECONDS = 10.0  # between attempts: long enough for a report or a batch job to finish
@@ -39,19 +40,24 @@ def shell_loop(target: str = "head", lock_timeouts=LOCK_TIMEOUTS, pause: float =
 
 
 def upgrade_with_lock_retries(url: str, project: Path, target: str = "head", lock_timeouts=LOCK_TIMEOUTS,
-                              pause: float = PAUSE_SECONDS) -> Result:
-    """Run `alembic upgrade` until it succeeds, fails for another reason, or the attempts run out."""
+                              pause: float = PAUSE_SECONDS, between_attempts: Callable[[], None] | None = None) -> Result:
+    """Run `alembic upgrade` until it succeeds, fails for another reason, or the attempts run out.
+
+    ``between_attempts`` runs after each lock timeout, before the pause (to log, page someone, end a blocker)."""
     result = None
     for number, lock_timeout in enumerate(lock_timeouts, 1):
         print(_("attempt {n} of {total}, lock_timeout={timeout}").format(n=number, total=len(lock_timeouts),
                                                                        timeout=lock_timeout))
-        result = terse(alembic("upgrade", target, url=url, project=project, env=attempt_env(lock_timeout)))
-        result.args = [f"MIGRATION_LOCK_TIMEOUT={lock_timeout}", "alembic", "upgrade", target]
+        result = terse(AlembicProject.find(Path(project) / "alembic.ini").run(
+            "upgrade", target, url=url, env=attempt_env(lock_timeout)))
+        result.args = [f"MIGRATION_LOCK_TIMEOUT={lock_timeout}", *result.args]
         result.show()
         if result.returncode == 0 or LOCK_TIMED_OUT not in result.output:
             return result
         if number < len(lock_timeouts):
             print(_("gave up waiting for a lock after {timeout}: the app waited no longer than that; "
                     "retrying in {pause:g} s").format(timeout=lock_timeout, pause=pause))
+            if between_attempts:
+                between_attempts()
             time.sleep(pause)
     return result

@@ -60,7 +60,12 @@ def _session(url: str, application: str, autocommit: bool = False) -> psycopg.Co
                                    f"{SAFETY_TIMEOUT}")
 
 
-def _wait_for(url: str, query: str, params=(), seconds: float = 20) -> None:
+# How many sessions of one application wait for a lock in this database (not in another run's, on one server).
+WAITING = ("SELECT count(*) {} FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+           "WHERE NOT l.granted AND a.datname = current_database() AND a.application_name = %s")
+
+
+def wait_until(url: str, query: str, params=(), seconds: float = 20) -> None:
     """Poll (read-only) until ``query`` returns true; the deliberate waiting of this scenario is all here."""
     deadline = time.monotonic() + seconds
     with diagnosis.bounded_connect(url) as conn:
@@ -92,20 +97,21 @@ class Stall:
             self.migrations.append(subprocess.Popen(
                 [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=self.project, env=env,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        _wait_for(self.url, "SELECT count(*) = 2 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                            "WHERE NOT l.granted AND a.application_name = %s", [MIGRATION_APP])
+        wait_until(self.url, WAITING.format("= 2"), [MIGRATION_APP])
         for _number in range(APP_SESSIONS):
             thread = threading.Thread(target=self._app_query, daemon=True)
             thread.start()
             self.app_threads.append(thread)
-        _wait_for(self.url, "SELECT count(*) = %s FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                            "WHERE NOT l.granted AND a.application_name = %s", [APP_SESSIONS, APP])
+        wait_until(self.url, WAITING.format(f"= {APP_SESSIONS}"), [APP])
         return self
 
     def _app_query(self) -> None:
         started = time.monotonic()
-        with _session(self.url, APP, autocommit=True) as conn:
-            conn.execute("SELECT count(*) FROM tasks")
+        try:
+            with _session(self.url, APP, autocommit=True) as conn:
+                conn.execute("SELECT count(*) FROM tasks")
+        except psycopg.errors.AdminShutdown:  # close() ended it while it still waited
+            return
         self.app_waits.append(time.monotonic() - started)
 
     def kill_migration_clients(self) -> None:
@@ -131,9 +137,11 @@ class Stall:
             if process.stdout:
                 process.stdout.close()
         with psycopg.connect(self.url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
-                          " AND application_name = ANY(%s) AND pid <> pg_backend_pid()",
-                          [[BLOCKER_APP, MIGRATION_APP, APP]])
+            # In the select list, not the WHERE clause: the planner may call a WHERE function on any row first.
+            ended = [row[0] for row in admin.execute(
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = ANY(%s) AND pid <> pg_backend_pid()", [[BLOCKER_APP, MIGRATION_APP, APP]])]
+        diagnosis.wait_until_gone(self.url, ended)
         if self.blocker is not None:
             self.blocker.close()
         for thread in self.app_threads:
@@ -151,30 +159,21 @@ def stall_behind_blocker(url: str, project: Path) -> Stall:
 
 @dataclass
 class Report:
-    """A report transaction that is still running when the deploy starts, and ends after one lock wait timed out."""
+    """A report transaction still open when the deploy starts again; ``finish()`` ends it (between two attempts)."""
 
     url: str
     conn: psycopg.Connection | None = None
-    thread: threading.Thread | None = None
 
     def __enter__(self) -> Report:
         self.conn = _session(self.url, BLOCKER_APP)
-        self.conn.execute("SELECT count(*) FROM tasks")
-        self.thread = threading.Thread(target=self._finish_after_one_timeout, daemon=True)
-        self.thread.start()
+        self.conn.execute("SELECT count(*) FROM tasks")  # ACCESS SHARE on tasks until it commits
         return self
 
-    def _finish_after_one_timeout(self) -> None:
-        waiting = ("SELECT count(*) {} 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                   "WHERE NOT l.granted AND l.relation = 'tasks'::regclass AND a.application_name = %s")
-        try:
-            _wait_for(self.url, waiting.format(">"), [MIGRATION_APP], 30)  # the first attempt waits...
-            _wait_for(self.url, waiting.format("="), [MIGRATION_APP], 30)  # ...and gives up
-        finally:
-            self.conn.commit()  # the report ends
+    def finish(self) -> None:
+        self.conn.commit()
+        print(_("the report transaction has ended"))
 
     def __exit__(self, *exc) -> None:
-        self.thread.join(60)
         self.conn.close()
 
 
