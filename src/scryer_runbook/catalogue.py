@@ -65,6 +65,14 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         sqlstates=("55P03", "57014", "57P01"),
         findings=("locks", "migration-lock"),
     ),
+    RunbookEntry(
+        "enum-types", "Runbook：PostgreSQL 枚举类型", "Runbook: PostgreSQL enum types",
+        errors=('type "task_status" already exists', 'type "task_status" does not exist',
+                'unsafe use of new value "blocked" of enum type task_status',
+                "ALTER TYPE ... ADD cannot run inside a transaction block",
+                'invalid input value for enum task_status: "blocked"'),
+        sqlstates=("42710", "42704", "55P04", "25001"),
+    ),
 )
 
 SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)
