@@ -1,7 +1,7 @@
-"""`alembic upgrade` with a short lock_timeout and retries: the app waits at most one lock_timeout per attempt.
+"""`alembic upgrade` with a short lock_timeout and retries: the app waits one lock_timeout per attempt at most.
 
-The idea of GitLab's ``with_lock_retries``: DDL that queues for ACCESS EXCLUSIVE makes every later query on the
-table queue behind it, so a migration must give up quickly and try again later rather than wait. Each attempt
+The idea of GitLab's ``with_lock_retries``: DDL that queues for ACCESS EXCLUSIVE makes every later query on
+the table queue behind it, so a migration must give up quickly and try again later rather than wait. Each attempt
 is a real `alembic upgrade` run; with ``transaction_per_migration`` a revision that timed out was rolled back
 whole, so the next attempt starts it again from the last committed revision.
 """
@@ -40,10 +40,12 @@ def shell_loop(target: str = "head", lock_timeouts=LOCK_TIMEOUTS, pause: float =
 
 
 def upgrade_with_lock_retries(url: str, project: Path, target: str = "head", lock_timeouts=LOCK_TIMEOUTS,
-                              pause: float = PAUSE_SECONDS, between_attempts: Callable[[], None] | None = None) -> Result:
+                              pause: float = PAUSE_SECONDS,
+                              between_attempts: Callable[[], None] | None = None) -> Result:
     """Run `alembic upgrade` until it succeeds, fails for another reason, or the attempts run out.
 
-    ``between_attempts`` runs after each lock timeout, before the pause (to log, page someone, end a blocker)."""
+    ``between_attempts`` runs after each lock timeout, before the pause (to log, page someone, end a
+    blocker)."""
     result = None
     for number, lock_timeout in enumerate(lock_timeouts, 1):
         print(_("attempt {n} of {total}, lock_timeout={timeout}").format(n=number, total=len(lock_timeouts),

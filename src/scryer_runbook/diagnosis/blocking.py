@@ -1,4 +1,4 @@
-"""Who waits for whom: lock waits from pg_stat_activity, pg_locks and pg_blocking_pids(), and the migration lock.
+"""Who waits for whom (pg_stat_activity, pg_locks, pg_blocking_pids()), and who holds the migration lock.
 
 These catalogue views never wait on a lock themselves, and the session that reads them gives up after a short
 ``lock_timeout``/``statement_timeout`` anyway: a diagnosis must not join the queue it is looking at.
@@ -16,10 +16,11 @@ from scryer_runbook.i18n import _
 
 __all__ = ["LOCK_WAITS_SQL", "MIGRATION_LOCK_SQL", "BlockedSession", "bounded_connect", "lock_waits",
            "root_blockers", "show_lock_tree", "migration_lock", "show_migration_lock", "advisory_key_parts",
-           "age_text", "diagnose_blocking", "migration_pids", "end_blocker_sql", "session_states", "show_states",
+           "age_text", "diagnose_blocking", "migration_pids", "end_blocker_sql", "session_states",
+           "show_states",
            "wait_until_gone"]
 
-# Every session of this database that waits for a lock or holds one somebody waits for (the page shows it for psql).
+# Every session of this database that waits for a lock or holds one somebody waits for (shown on the page).
 LOCK_WAITS_SQL = """
 SELECT a.pid, a.application_name, a.state,
        pg_blocking_pids(a.pid) AS blocked_by,
@@ -42,7 +43,8 @@ SELECT l.pid, l.granted, a.application_name, a.state,
        floor(extract(epoch FROM now() - a.query_start))::int AS query_seconds,
        left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60) AS query
 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+WHERE l.locktype = 'advisory'
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 1
 ORDER BY NOT l.granted, a.backend_start
 """
@@ -65,7 +67,8 @@ class BlockedSession:
 def bounded_connect(url: str, lock_timeout: str = "1s", statement_timeout: str = "5s") -> psycopg.Connection:
     """The read-only diagnosis connection, which gives up instead of queueing behind a lock."""
     conn = connect(url)
-    conn.execute(f"SET lock_timeout = '{lock_timeout}'")  # session settings; allowed in a read-only transaction
+    # session settings, allowed in a read-only transaction
+    conn.execute(f"SET lock_timeout = '{lock_timeout}'")
     conn.execute(f"SET statement_timeout = '{statement_timeout}'")
     conn.commit()
     return conn
@@ -82,18 +85,21 @@ def root_blockers(sessions: list[BlockedSession]) -> list[BlockedSession]:
 
 
 def age_text(seconds: int | None) -> str:
-    """A duration as an engineer reads it; under 10 s it is not the problem (and stays stable from run to run)."""
+    """A duration as an engineer reads it; under 10 s it is not the problem (and reads the same on every run)."""
     if seconds is None:
         return "?"
     if seconds < 10:
         return _("<10 s")
-    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
 
 
 def _line(session: BlockedSession) -> str:
     what = (_("waits for {lock}").format(lock=session.waits_for) if session.waits_for
             else _("{state} for {age}, in a transaction for {xact}").format(
-                state=session.state, age=age_text(session.state_seconds), xact=age_text(session.xact_seconds)))
+                state=session.state, age=age_text(session.state_seconds),
+                xact=age_text(session.xact_seconds)))
     return f"pid {session.pid} [{session.application or '?'}] {what}: {session.query}"
 
 
@@ -155,10 +161,12 @@ DDL = ("ALTER ", "CREATE ", "DROP ", "TRUNCATE ", "REINDEX ", "VACUUM FULL", "CL
 
 
 def migration_pids(sessions: list[BlockedSession], lock_rows: list[tuple]) -> list[int]:
-    """The migration backends to cancel to unblock the app, in a safe order: those waiting for the migration lock
-    first (else one of them takes over and queues again), then DDL waiting for a table lock, then the lock holder."""
+    """The migration backends to cancel to unblock the app, in a safe order: those waiting for the migration
+    lock first (else one of them takes over and queues again), then DDL waiting for a table lock, then the
+    lock holder."""
     waiting = [row[0] for row in lock_rows if not row[1]]
-    ddl = [s.pid for s in sessions if s.waits_for and s.query.lstrip().upper().startswith(DDL) and s.pid not in waiting]
+    ddl = [s.pid for s in sessions
+           if s.waits_for and s.query.lstrip().upper().startswith(DDL) and s.pid not in waiting]
     holders = [row[0] for row in lock_rows if row[1] and row[0] not in ddl]
     return waiting + ddl + holders
 
@@ -174,7 +182,8 @@ def end_blocker_sql(session: BlockedSession) -> str:
 def session_states(url: str, pids: list[int]) -> dict[int, str | None]:
     """The state of each backend now (None when it has ended)."""
     with bounded_connect(url) as conn:
-        found = dict(conn.execute("SELECT pid, state FROM pg_stat_activity WHERE pid = ANY(%s)", [pids]).fetchall())
+        found = dict(conn.execute("SELECT pid, state FROM pg_stat_activity WHERE pid = ANY(%s)",
+                                  [pids]).fetchall())
     return {pid: found.get(pid) for pid in pids}
 
 

@@ -16,7 +16,7 @@ from scryer_runbook.i18n import _
 __all__ = ["ENUMS_SQL", "EnumType", "database_enums", "model_enums", "enum_drift", "show_enums",
            "add_label_statements"]
 
-# Every enum type of a schema, its labels in order, and the table columns that use it (the page shows it for psql).
+# Every enum type of a schema, its labels in order, and the table columns that use it (shown on the page).
 ENUMS_SQL = """
 SELECT t.typname,
        array_agg(e.enumlabel ORDER BY e.enumsortorder) AS labels,
@@ -39,7 +39,8 @@ class EnumType:
 
 
 def database_enums(conn, schema: str = "public") -> list[EnumType]:
-    return [EnumType(name, labels, sorted(used_by)) for name, labels, used_by in conn.execute(ENUMS_SQL, [schema])]
+    rows = conn.execute(ENUMS_SQL, [schema])
+    return [EnumType(name, labels, sorted(used_by)) for name, labels, used_by in rows]
 
 
 def model_enums(metadata: sa.MetaData) -> dict[str, list[str]]:
@@ -54,7 +55,7 @@ def model_enums(metadata: sa.MetaData) -> dict[str, list[str]]:
 
 
 def enum_drift(database: list[EnumType], models: dict[str, list[str]]) -> list[tuple[str, str, list[str]]]:
-    """What autogenerate does not report: (type, kind, labels) with kind one of ``missing-type`` (in the models
+    """What autogenerate does not report: (type, kind, labels), kind one of ``missing-type`` (in the models
     only), ``missing-labels`` (labels the models have and the database lacks), ``extra-labels`` (the reverse),
     ``unused-type`` (no column uses it: a later CREATE TYPE fails with "already exists")."""
     found = {item.name: item for item in database}
@@ -79,8 +80,8 @@ DRIFT_TEXT = {
                       "the app fails with invalid input value for enum {name}",
     "extra-labels": "type {name}: labels {labels} are in the database but not in the models "
                     "(PostgreSQL cannot drop a label; harmless unless rows use them)",
-    "unused-type": "type {name} ({labels}) is used by no column: left behind by a downgrade or a failed revision; "
-                   "the next CREATE TYPE {name} fails with already exists",
+    "unused-type": "type {name} ({labels}) is used by no column: left behind by a downgrade or a failed "
+                   "revision; the next CREATE TYPE {name} fails with already exists",
 }
 
 
@@ -98,5 +99,6 @@ def show_enums(database: list[EnumType], drift: list[tuple[str, str, list[str]]]
 
 def add_label_statements(drift: list[tuple[str, str, list[str]]]) -> list[sql.Composed]:
     """``ALTER TYPE ... ADD VALUE IF NOT EXISTS`` for every label the models have and the database lacks."""
-    return [sql.SQL("ALTER TYPE {} ADD VALUE IF NOT EXISTS {}").format(sql.Identifier(name), sql.Literal(label))
+    statement = sql.SQL("ALTER TYPE {} ADD VALUE IF NOT EXISTS {}")
+    return [statement.format(sql.Identifier(name), sql.Literal(label))
             for name, kind, labels in drift if kind == "missing-labels" for label in labels]

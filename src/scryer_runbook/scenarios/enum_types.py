@@ -1,7 +1,7 @@
-"""Reproduce steps for the enum-types runbook: a status ENUM added to tasks, a second table sharing it, a new label.
+"""Reproduce steps for the enum-types runbook: a status ENUM on tasks, a second table sharing it, a new label.
 
-Each step copies fixture files (``projects/enum-types/``: model versions, the revisions as autogenerate or a hurried
-developer writes them, and as they work) into a throwaway copy of the Scryer project.
+Each step copies fixture files (``projects/enum-types/``: model versions, the revisions as autogenerate or a
+hurried developer writes them, and as they work) into a throwaway copy of the Scryer project.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def enum_project() -> Path:
 
 def use_models(project: Path, version: str) -> None:
     """Put version ``v1``/``v2``/``v3`` of the task model into the copy, as a developer edits it."""
-    shutil.copy(ENUM_FIXTURES / "models" / version / "task.py", Path(project) / "src/backend/app/models/task.py")
+    target = Path(project) / "src" / "backend" / "app" / "models" / "task.py"
+    shutil.copy(ENUM_FIXTURES / "models" / version / "task.py", target)
     print(_("models: task.py version {version}").format(version=version))
 
 
@@ -44,5 +45,5 @@ def database_with_tasks(url: str, project: Path) -> None:
     """The database at 004 holding a user and two tasks, one of them waiting for review."""
     database_at(url, project, "004_index_tasks_created_at")
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO tasks (id, user_id, title) SELECT gen_random_uuid(), id, 'waiting for review' "
-                     "FROM users")
+        conn.execute("INSERT INTO tasks (id, user_id, title) "
+                     "SELECT gen_random_uuid(), id, 'waiting for review' FROM users")
