@@ -12,6 +12,7 @@ project is imported; any other connection fails at once with ``GUARD_REFUSED`` i
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -32,8 +33,25 @@ def endpoint(params: dict) -> tuple[str, str, str]:
     return host, port, database
 
 
-def allowed_endpoints() -> list[tuple[str, str, str]]:
-    return [tuple(item) for item in json.loads(os.environ.get(ALLOW_ENV, "[]"))]
+_restricted: list[tuple[str, str, str]] | None = None  # None: no restriction (set by main() or only())
+
+
+def allowed_endpoints() -> list[tuple[str, str, str]] | None:
+    return _restricted
+
+
+@contextlib.contextmanager
+def only(urls: list[str]):
+    """Inside this block, this process may connect to ``urls`` only ([]: nothing), e.g. while a project's env.py
+    is read in-process."""
+    global _restricted  # noqa: PLW0603 - the patched drivers read it on every connect
+    install()
+    saved, _restricted = _restricted, json.loads(allow_env(urls))
+    _restricted = [tuple(item) for item in _restricted]
+    try:
+        yield
+    finally:
+        _restricted = saved
 
 
 def allow_env(urls: list[str]) -> str:
@@ -44,8 +62,10 @@ def allow_env(urls: list[str]) -> str:
 
 
 def check(params: dict) -> None:
-    target = endpoint(params)
     allowed = allowed_endpoints()
+    if allowed is None:
+        return
+    target = endpoint(params)
     if target not in allowed:
         import psycopg  # noqa: PLC0415
 
@@ -56,8 +76,15 @@ def check(params: dict) -> None:
             "The project's settings name another database than the runbook's target.")
 
 
+_installed = False
+
+
 def install() -> None:
     """Wrap psycopg (3), and psycopg2 and asyncpg when installed, so only allowed endpoints can be reached."""
+    global _installed  # noqa: PLW0603 - wrap once per process
+    if _installed:
+        return
+    _installed = True
     import psycopg  # noqa: PLC0415
     from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: PLC0415
 
@@ -102,7 +129,9 @@ def install() -> None:
 
 def main(argv: list[str]) -> int:
     """``python -m scryer_runbook.guard alembic ARGS`` or ``... flask db ARGS``: the real CLI, guarded."""
+    global _restricted  # noqa: PLW0603
     install()
+    _restricted = [tuple(item) for item in json.loads(os.environ.get(ALLOW_ENV, "[]"))]
     tool, args = argv[0], argv[1:]
     if tool == "alembic":
         from alembic.config import main as alembic_main  # noqa: PLC0415

@@ -37,14 +37,16 @@ class Result:
 
 
 def run(args: list[str], url: str | None = None, cwd: Path | str = REPO_ROOT, timeout: float = 120,
-        env: dict | None = None) -> Result:
-    """Run a command with ``DATABASE_URL`` set to ``url``; stdout and stderr interleaved as a terminal shows them."""
+        env: dict | None = None, stdout_only: bool = False) -> Result:
+    """Run a command with ``DATABASE_URL`` set to ``url``; stdout and stderr interleaved as a terminal shows them
+    (``stdout_only``: stdout alone when the command succeeds, e.g. the SQL of ``--sql`` without the log lines)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     if url is not None:
         env.setdefault("DATABASE_URL", url)
-    done = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout)
-    return Result(args, done.returncode, mask_text(done.stdout))
+    done = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, timeout=timeout,
+                          stderr=subprocess.PIPE if stdout_only else subprocess.STDOUT)
+    output = done.stdout if not stdout_only or done.returncode == 0 else done.stdout + done.stderr
+    return Result(args, done.returncode, mask_text(output))
 
 
 # The session settings of a read-only diagnosis: the server refuses writes, and no lock is waited on for long.
@@ -89,6 +91,13 @@ class AlembicProject:
         return cls(ini, cli, ini.parent, variables)
 
     @property
+    def is_multidb(self) -> bool:
+        """Alembic's ``multidb`` template: several databases, one chain each (``databases = a, b`` in the ini)."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(self.ini)
+        return parser.has_option("alembic", "databases")
+
+    @property
     def is_flask(self) -> bool:
         return self.cli[0] == "flask"
 
@@ -108,6 +117,11 @@ class AlembicProject:
                 (config.file_config.get("alembic", "script_location", raw=True) or ""):
             location = self.workdir / config.get_main_option("script_location")
             config.set_main_option("script_location", str(location))
+        # `python -m alembic` in workdir has workdir on sys.path, and relative prepend_sys_path entries mean
+        # folders below it: the same paths, absolute, for reading the project in another process's folder.
+        paths = [str(self.workdir / path) for path in config.get_prepend_sys_paths_list() or []]
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("prepend_sys_path", os.pathsep.join([*paths, str(self.workdir)]))
         return config
 
     def settings_env(self, url: str) -> dict[str, str]:
@@ -123,7 +137,7 @@ class AlembicProject:
         return env
 
     def run(self, *args: str, url: str | None = None, allow: list[str] | None = None, read_only: bool = False,
-            timeout: float = 120, env: dict[str, str] | None = None) -> Result:
+            timeout: float = 120, stdout_only: bool = False, env: dict[str, str] | None = None) -> Result:
         """The project's CLI with ``args``, able to connect to ``allow`` only (default: ``url``; [] = nothing).
 
         ``url`` is where the project's settings are pointed; whatever its env.py does, the guard refuses every
@@ -136,7 +150,7 @@ class AlembicProject:
             env["PGOPTIONS"] = READ_ONLY_PGOPTIONS
         tool = "flask" if self.is_flask else "alembic"
         result = run([sys.executable, "-m", "scryer_runbook.guard", tool, *self.cli[1:], *args], cwd=self.workdir,
-                     env=env, timeout=timeout)
+                     env=env, timeout=timeout, stdout_only=stdout_only)
         result.args = [*self.cli, *args]
         return result
 
