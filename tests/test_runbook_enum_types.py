@@ -6,7 +6,7 @@ import pytest
 
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS, execute
-from scryer_runbook.project import alembic
+from scryer_runbook.project import alembic, copy_project
 
 NOTEBOOK = NOTEBOOKS / "enum-types.en.ipynb"
 TARGET_ENV = "SCRYER_TEST_ENUM_TARGET"
@@ -24,10 +24,8 @@ def catalog(url):
 
 
 @pytest.fixture
-def project():
-    copy = scenarios.enum_project()
-    yield copy
-    scenarios.remove_throwaway(copy)
+def project(tmp_path):
+    return copy_project(tmp_path / "scryer")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from scryer_runbook import diagnosis, lock_retries, scenarios
 from scryer_runbook.checks import SCRYER_LOCK_KEY
 from scryer_runbook.notebooks import NOTEBOOKS, execute
+from scryer_runbook.project import AlembicProject, copy_project
 
 NOTEBOOK = NOTEBOOKS / "migration-blocked.en.ipynb"
 TARGET_ENV = "SCRYER_TEST_BLOCKED_TARGET"
@@ -25,10 +26,10 @@ def outputs(nb) -> str:
 
 
 @pytest.fixture
-def project():
-    copy = scenarios.project_with_pending_ddl()
-    yield copy
-    scenarios.remove_throwaway(copy)
+def project(tmp_path):
+    copy = copy_project(tmp_path / "scryer")
+    scenarios.add_pending_ddl(copy)
+    return copy
 
 
 @pytest.fixture
@@ -154,7 +155,8 @@ def test_a_live_alembic_cancelled_says_user_request_and_changes_nothing(stall):
 
 def test_lock_retries_give_up_fast_then_succeed_once_the_report_ends(at_004, project, capsys):
     with scenarios.report_during_deploy(at_004) as report:
-        result = lock_retries.upgrade_with_lock_retries(at_004, project, lock_timeouts=("300ms", "2s"), pause=0.1,
+        result = lock_retries.upgrade_with_lock_retries(at_004, AlembicProject.find(project / "alembic.ini"),
+                                                        lock_timeouts=("300ms", "2s"), pause=0.1,
                                                         between_attempts=report.finish)
     text = capsys.readouterr().out
     assert result.returncode == 0 and text.count("$ MIGRATION_LOCK_TIMEOUT=") == 2
@@ -166,7 +168,8 @@ def test_lock_retries_stop_at_once_on_another_failure(empty_db, project, capsys)
     with psycopg.connect(empty_db, autocommit=True) as conn:  # tasks does not exist: not a lock problem
         conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
         conn.execute("INSERT INTO alembic_version VALUES ('004_index_tasks_created_at')")
-    result = lock_retries.upgrade_with_lock_retries(empty_db, project, lock_timeouts=("1s", "1s"), pause=30)
+    result = lock_retries.upgrade_with_lock_retries(empty_db, AlembicProject.find(project / "alembic.ini"),
+                                                    lock_timeouts=("1s", "1s"), pause=30)
     assert result.returncode == 1 and 'relation "tasks" does not exist' in result.output
     assert capsys.readouterr().out.count("$ MIGRATION_LOCK_TIMEOUT=") == 1
 

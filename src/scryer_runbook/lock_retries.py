@@ -9,10 +9,8 @@ whole, so the next attempt starts it again from the last committed revision.
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from scryer_runbook.diagnosis.revisions import terse
 from scryer_runbook.i18n import _
@@ -30,16 +28,17 @@ def attempt_env(lock_timeout: str) -> dict[str, str]:
             "PGAPPNAME": os.environ.get("PGAPPNAME", "alembic")}
 
 
-def shell_loop(target: str = "head", lock_timeouts=LOCK_TIMEOUTS, pause: float = PAUSE_SECONDS) -> list[str]:
-    """The same loop for a deploy script (bash)."""
+def shell_loop(project: AlembicProject, target: str = "head", lock_timeouts=LOCK_TIMEOUTS,
+               pause: float = PAUSE_SECONDS) -> list[str]:
+    """The same loop for a deploy script (bash), with the project's own CLI."""
     return [f"for timeout in {' '.join(lock_timeouts)}; do",
-            f"  MIGRATION_LOCK_TIMEOUT=$timeout PGOPTIONS=\"-c lock_timeout=$timeout\" alembic upgrade "
-            f"{shlex.quote(target)} && break",
+            f"  MIGRATION_LOCK_TIMEOUT=$timeout PGOPTIONS=\"-c lock_timeout=$timeout\" "
+            f"{project.shown('upgrade', target)} && break",
             f"  sleep {pause:g}",
             "done"]
 
 
-def upgrade_with_lock_retries(url: str, project: Path, target: str = "head", lock_timeouts=LOCK_TIMEOUTS,
+def upgrade_with_lock_retries(url: str, project: AlembicProject, target: str = "head", lock_timeouts=LOCK_TIMEOUTS,
                               pause: float = PAUSE_SECONDS,
                               between_attempts: Callable[[], None] | None = None) -> Result:
     """Run `alembic upgrade` until it succeeds, fails for another reason, or the attempts run out.
@@ -50,8 +49,7 @@ def upgrade_with_lock_retries(url: str, project: Path, target: str = "head", loc
     for number, lock_timeout in enumerate(lock_timeouts, 1):
         print(_("attempt {n} of {total}, lock_timeout={timeout}").format(n=number, total=len(lock_timeouts),
                                                                        timeout=lock_timeout))
-        result = terse(AlembicProject.find(Path(project) / "alembic.ini").run(
-            "upgrade", target, url=url, env=attempt_env(lock_timeout)))
+        result = terse(project.run("upgrade", target, url=url, env=attempt_env(lock_timeout)))
         result.args = [f"MIGRATION_LOCK_TIMEOUT={lock_timeout}", *result.args]
         result.show()
         if result.returncode == 0 or LOCK_TIMED_OUT not in result.output:

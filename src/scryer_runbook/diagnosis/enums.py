@@ -43,10 +43,13 @@ def database_enums(conn, schema: str = "public") -> list[EnumType]:
     return [EnumType(name, labels, sorted(used_by)) for name, labels, used_by in rows]
 
 
-def model_enums(metadata: sa.MetaData) -> dict[str, list[str]]:
-    """The native enum types the models declare: {type name: labels}."""
+def model_enums(metadata) -> dict[str, list[str]]:
+    """The native enum types the models declare: {type name: labels}. ``metadata``: a MetaData, or env.py's
+    list of them."""
     found: dict[str, list[str]] = {}
-    for table in metadata.tables.values():
+    tables = [table for item in (metadata if isinstance(metadata, list | tuple) else [metadata])
+              for table in item.tables.values()]
+    for table in tables:
         for column in table.columns:
             kind = column.type
             if isinstance(kind, sa.Enum) and kind.native_enum and kind.name and kind.enums:

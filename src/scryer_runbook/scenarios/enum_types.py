@@ -12,19 +12,13 @@ from pathlib import Path
 import psycopg
 
 from scryer_runbook.i18n import _
-from scryer_runbook.scenarios.autogenerate_drift import throwaway_project
 from scryer_runbook.scenarios.migration_blocked import database_at
 
 ENUM_FIXTURES = Path(__file__).parent / "projects" / "enum-types"
 
 
-def enum_project() -> Path:
-    """A throwaway copy of the Scryer project (models and revisions are then changed step by step)."""
-    return throwaway_project()
-
-
 def use_models(project: Path, version: str) -> None:
-    """Put version ``v1``/``v2``/``v3`` of the task model into the copy, as a developer edits it."""
+    """Put version ``v1``/``v2``/``v3`` of the task model into a project copy, as a developer edits it."""
     target = Path(project) / "src" / "backend" / "app" / "models" / "task.py"
     shutil.copy(ENUM_FIXTURES / "models" / version / "task.py", target)
     print(_("models: task.py version {version}").format(version=version))

@@ -21,7 +21,6 @@ from sqlalchemy import create_engine, pool
 
 from scryer_runbook import diagnosis, urls
 from scryer_runbook.i18n import _
-from scryer_runbook.scenarios.autogenerate_drift import throwaway_project
 
 FIXTURES = Path(__file__).parent / "projects" / "migration-blocked"
 PENDING = "005_add_tasks_priority"  # ALTER TABLE tasks ADD COLUMN: needs ACCESS EXCLUSIVE on tasks
@@ -30,11 +29,10 @@ APP_SESSIONS = 3
 SAFETY_TIMEOUT = "60s"  # no session started here can outlive a forgotten close() by more than this
 
 
-def project_with_pending_ddl() -> Path:
-    """A throwaway copy of the Scryer project with one more revision, whose DDL needs ACCESS EXCLUSIVE on tasks."""
-    project = throwaway_project()
-    shutil.copy(FIXTURES / f"{PENDING}.py", project / "alembic" / "versions")
-    return project
+def add_pending_ddl(project: Path) -> None:
+    """One more revision in a copy of the Scryer project (never the repository's own), whose DDL needs ACCESS
+    EXCLUSIVE on tasks."""
+    shutil.copy(FIXTURES / f"{PENDING}.py", Path(project) / "alembic" / "versions")
 
 
 def database_at(url: str, project: Path, revision: str) -> None:
