@@ -44,11 +44,11 @@ def database_enums(conn, schema: str = "public") -> list[EnumType]:
 
 
 def model_enums(metadata) -> dict[str, list[str]]:
-    """The native enum types the models declare: {type name: labels}. ``metadata``: a MetaData, or env.py's
-    list of them."""
+    """The native enum types the models declare: {type name: labels}. ``metadata``: a MetaData, env.py's list
+    of them, or None (the models could not be read)."""
     found: dict[str, list[str]] = {}
-    tables = [table for item in (metadata if isinstance(metadata, list | tuple) else [metadata])
-              for table in item.tables.values()]
+    items = metadata if isinstance(metadata, list | tuple) else [metadata] if metadata is not None else []
+    tables = [table for item in items for table in item.tables.values()]
     for table in tables:
         for column in table.columns:
             kind = column.type
