@@ -22,9 +22,11 @@ LOCK_TIMED_OUT = "psycopg.errors.LockNotAvailable"  # SQLSTATE 55P03, whatever t
 
 
 def attempt_env(lock_timeout: str) -> dict[str, str]:
-    """Scryer's env.py reads MIGRATION_LOCK_TIMEOUT; any libpq-based project takes PGOPTIONS' lock_timeout.
-    PGAPPNAME names the session in pg_stat_activity (unless the deploy names it already)."""
-    return {"MIGRATION_LOCK_TIMEOUT": lock_timeout, "PGOPTIONS": f"-c lock_timeout={lock_timeout}",
+    """Scryer's env.py reads MIGRATION_LOCK_TIMEOUT (one wait per attempt here: this loop is the retry); any
+    libpq-based project takes PGOPTIONS' lock_timeout. PGAPPNAME names the session in pg_stat_activity (unless
+    the deploy names it already)."""
+    return {"MIGRATION_LOCK_TIMEOUT": lock_timeout, "MIGRATION_LOCK_TIMEOUT_MAX": lock_timeout,
+            "MIGRATION_LOCK_ATTEMPTS": "1", "PGOPTIONS": f"-c lock_timeout={lock_timeout}",
             "PGAPPNAME": os.environ.get("PGAPPNAME", "alembic")}
 
 

@@ -17,7 +17,7 @@ from scryer_runbook.i18n import _
 __all__ = ["LOCK_WAITS_SQL", "MIGRATION_LOCK_SQL", "BlockedSession", "bounded_connect", "lock_waits",
            "root_blockers", "show_lock_tree", "migration_lock", "show_migration_lock", "advisory_key_parts",
            "age_text", "diagnose_blocking", "migration_pids", "end_blocker_sql", "session_states",
-           "show_states",
+           "show_states", "stop_migration_sql",
            "wait_until_gone"]
 
 # Every session of this database that waits for a lock or holds one somebody waits for (shown on the page).
@@ -36,7 +36,8 @@ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
 ORDER BY a.xact_start NULLS LAST, a.pid
 """
 
-# Who holds or waits for pg_advisory_lock(<key>): a bigint key shows as two unsigned 32-bit halves.
+# Who holds or waits for pg_advisory_lock(<key>): a bigint key shows as two unsigned 32-bit halves. (A process
+# that polls with pg_try_advisory_lock(), as Scryer's env.py does, holds and waits for nothing between tries.)
 MIGRATION_LOCK_SQL = """
 SELECT l.pid, l.granted, a.application_name, a.state,
        floor(extract(epoch FROM now() - a.backend_start))::int AS session_seconds,
@@ -161,7 +162,7 @@ DDL = ("ALTER ", "CREATE ", "DROP ", "TRUNCATE ", "REINDEX ", "VACUUM FULL", "CL
 
 
 def migration_pids(sessions: list[BlockedSession], lock_rows: list[tuple]) -> list[int]:
-    """The migration backends to cancel to unblock the app, in a safe order: those waiting for the migration
+    """The migration backends to end to unblock the app, in a safe order: those waiting for the migration
     lock first (else one of them takes over and queues again), then DDL waiting for a table lock, then the
     lock holder."""
     waiting = [row[0] for row in lock_rows if not row[1]]
@@ -169,6 +170,13 @@ def migration_pids(sessions: list[BlockedSession], lock_rows: list[tuple]) -> li
            if s.waits_for and s.query.lstrip().upper().startswith(DDL) and s.pid not in waiting]
     holders = [row[0] for row in lock_rows if row[1] and row[0] not in ddl]
     return waiting + ddl + holders
+
+
+def stop_migration_sql(pids: list[int], states: dict[int, str | None]) -> list[str]:
+    """Cancel a backend that runs a statement (its transaction rolls back, its client decides what next);
+    terminate one that is idle between statements (a poller for the migration lock), which ignores a cancel."""
+    return [f"SELECT pg_cancel_backend({pid})" if states.get(pid) == "active" else
+            f"SELECT pg_terminate_backend({pid})" for pid in pids]
 
 
 def end_blocker_sql(session: BlockedSession) -> str:

@@ -89,13 +89,16 @@ class Stall:
         atexit.register(self.close)
         self.blocker = _session(self.url, BLOCKER_APP)
         self.blocker.execute("SELECT count(*) FROM tasks")  # the report's transaction stays open: ACCESS SHARE
+        # One wait of an hour: in effect no lock_timeout, as in most projects' env.py
         env = {**os.environ, "DATABASE_URL": self.url, "PGAPPNAME": MIGRATION_APP,
-               "MIGRATION_LOCK_TIMEOUT": "0"}  # 0: no lock_timeout, as in most projects' env.py
+               "MIGRATION_LOCK_TIMEOUT": "1h", "MIGRATION_LOCK_TIMEOUT_MAX": "1h", "MIGRATION_LOCK_ATTEMPTS": "1"}
         for _container in range(2):  # two containers start at once; the advisory lock lets one migrate
             self.migrations.append(subprocess.Popen(
                 [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=self.project, env=env,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        wait_until(self.url, WAITING.format("= 2"), [MIGRATION_APP])
+        wait_until(self.url, WAITING.format("= 1"), [MIGRATION_APP])  # one migrates, its DDL waits
+        wait_until(self.url, "SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() "
+                             "AND application_name = %s", [MIGRATION_APP])  # the other polls the migration lock
         for _number in range(APP_SESSIONS):
             thread = threading.Thread(target=self._app_query, daemon=True)
             thread.start()
@@ -150,8 +153,8 @@ class Stall:
 def stall_behind_blocker(url: str, project: Path) -> Stall:
     """The incident: a report idle in its transaction, a migration queued behind it, the app queued behind that."""
     stall = Stall(url, project).start()
-    print(_("started: 1 report session (idle in transaction), 2 `alembic upgrade head` (MIGRATION_LOCK_TIMEOUT=0), "
-            "{n} app sessions; all of them are waiting now").format(n=APP_SESSIONS))
+    print(_("started: 1 report session (idle in transaction), 2 `alembic upgrade head` (MIGRATION_LOCK_TIMEOUT=1h: "
+            "in effect none), {n} app sessions; all of them are waiting now").format(n=APP_SESSIONS))
     return stall
 
 
