@@ -142,8 +142,11 @@ def test_a_live_alembic_cancelled_says_user_request_and_changes_nothing(stall):
     sessions, lock_rows = diagnosis.diagnose_blocking(stall.url, SCRYER_LOCK_KEY)
     pids = diagnosis.migration_pids(sessions, lock_rows)
     statements = diagnosis.stop_migration_sql(pids, diagnosis.session_states(stall.url, pids))
-    assert statements[-1].startswith("SELECT pg_cancel_backend(")  # the DDL runs: a cancel is enough
+    assert statements == [f"SELECT pg_cancel_backend({lock_rows[0][0]})"]  # the DDL runs: a cancel is enough
     with psycopg.connect(stall.url, autocommit=True) as admin:
+        # first the rollout stops: the container polling for the migration lock would take over and queue again
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND application_name = 'alembic' AND pid <> %s", [lock_rows[0][0]])
         for statement in statements:
             admin.execute(statement)
     texts = [process.communicate(timeout=30)[0] for process in stall.migrations]
