@@ -82,8 +82,8 @@ def test_server_up_but_not_accepting(kind):
 
 
 def test_password(scratch):
-    url = scenarios.wrong_password_url(scratch, scratch.database("pw"))
-    problem, message = explained(url)
+    with scenarios.wrong_password_url(scratch, scratch.database("pw")) as url:
+        problem, message = explained(url)
     role = urls.parse(url).username
     assert f'FATAL:  password authentication failed for user "{role}"' in message
     assert problem.kind == "password" and role in problem.summary

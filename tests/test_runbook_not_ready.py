@@ -80,11 +80,12 @@ def test_pg_isready_ignores_user_and_database_and_has_four_exit_codes(scratch):
     url = scratch.database("isready")
     assert diagnosis.pg_isready(url, user="nosuchuser", database="nosuchdb").returncode == 0
     assert diagnosis.pg_isready(scenarios.missing_database_url(url)).returncode == 0
-    assert diagnosis.pg_isready(scenarios.wrong_password_url(scratch, url)).returncode == 0
+    with scenarios.wrong_password_url(scratch, url) as wrong:
+        shown = diagnosis.pg_isready(wrong)
+    assert shown.returncode == 0
+    assert "-wrong" not in " ".join(shown.args) + shown.output  # the password is never passed or shown
     assert diagnosis.pg_isready(f"postgresql://x@127.0.0.1:{scenarios.unused_port()}/x").returncode == 2
     assert diagnosis.pg_isready(url + "?nosuchoption=1").returncode == 3
-    shown = diagnosis.pg_isready(scenarios.wrong_password_url(scratch, url))
-    assert "-wrong" not in " ".join(shown.args) + shown.output  # the password is never passed or shown
 
 
 def test_wait_script_waits_for_a_late_server_and_gives_up_on_none():

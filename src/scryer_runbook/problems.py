@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psycopg
 
 from scryer_runbook.catalogue import SLUGS
+from scryer_runbook.i18n import _
 from scryer_runbook.urls import BadURL, mask_text
 
 DOCS_URL = os.environ.get("SCRYER_DOCS_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -89,9 +90,9 @@ def explain_connect_error(error: Exception, url) -> Problem:
              "database": url.database or ""}
     for kind, pattern, summary, runbook in _CONNECT_PATTERNS:
         if re.search(pattern, text):
-            return Problem(kind, summary.format(**where), runbook)
-    return Problem("connect-failed", f"could not connect to {where['host']}:{where['port']}: {first_line(error)}",
-                   "not-ready")
+            return Problem(kind, _(summary).format(**where), runbook)  # 中文 in locale/zh/doctor.po
+    return Problem("connect-failed", _("could not connect to {host}:{port}: {error}").format(
+        host=where["host"], port=where["port"], error=first_line(error)), "not-ready")
 
 
 def explain(error: BaseException, url=None) -> Problem | None:

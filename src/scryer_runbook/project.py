@@ -40,9 +40,7 @@ def run(args: list[str], url: str | None = None, cwd: Path | str = REPO_ROOT, ti
         env: dict | None = None, stdout_only: bool = False) -> Result:
     """Run a command with ``DATABASE_URL`` set to ``url``; stdout and stderr interleaved as a terminal shows them
     (``stdout_only``: stdout alone when the command succeeds, e.g. the SQL of ``--sql`` without the log lines)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    if url is not None:
-        env.setdefault("DATABASE_URL", url)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"DATABASE_URL": url} if url is not None else {}), **(env or {})}
     done = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, timeout=timeout,
                           stderr=subprocess.PIPE if stdout_only else subprocess.STDOUT)
     output = done.stdout if not stdout_only or done.returncode == 0 else done.stdout + done.stderr

@@ -9,12 +9,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy import create_engine, pool
 
 from scryer_runbook import urls
 from scryer_runbook.project import REPO_ROOT
 
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
+# A diagnostic query never queues behind a migration or a stuck session: it gives up and says so.
+TIMEOUT_OPTIONS = "-c lock_timeout=1s -c statement_timeout=10s"
 
 # The public schema as the catalog sees it; two databases with equal snapshots have the same tables, columns,
 # defaults, indexes and constraints.
@@ -29,8 +31,9 @@ SCHEMA_SNAPSHOT = """
 
 
 def connect(url: str, connect_timeout: int = 5) -> psycopg.Connection:
-    """A connection the server will not let write."""
-    conn = psycopg.connect(urls.libpq(url), options=READ_ONLY_OPTIONS, connect_timeout=connect_timeout)
+    """A connection the server will not let write, whose statements give up instead of waiting on a lock."""
+    conn = psycopg.connect(urls.libpq(url), options=f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}",
+                           connect_timeout=connect_timeout)
     conn.read_only = True
     return conn
 
@@ -38,27 +41,11 @@ def connect(url: str, connect_timeout: int = 5) -> psycopg.Connection:
 def engine(url: str):
     """A SQLAlchemy engine whose sessions are read-only on the server side (for Alembic's comparisons)."""
     return create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool,
-                         connect_args={"options": READ_ONLY_OPTIONS, "connect_timeout": 5})
+                         connect_args={"options": f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}", "connect_timeout": 5})
 
 
 def schema_snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:
     return [row for row in conn.execute(SCHEMA_SNAPSHOT) if "alembic_version" not in row[1]]
-
-
-def version_rows(conn: psycopg.Connection, version_table: str = "alembic_version",
-                 schema: str | None = None) -> list[str] | None:
-    """The revisions recorded in the version table; None when it does not exist."""
-    qualified = conn.execute("SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
-                             [schema or "public", version_table]).fetchone()[0]
-    if qualified is None:
-        return None
-    return [row[0] for row in conn.execute(f"SELECT version_num FROM {qualified} ORDER BY 1")]  # noqa: S608
-
-
-def app_tables(conn: psycopg.Connection) -> list[str]:
-    """Tables in ``public`` other than Alembic's own."""
-    return [row[0] for row in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY 1")]
 
 
 def alembic_config(ini: str | Path = REPO_ROOT / "alembic.ini") -> Config:
@@ -81,13 +68,29 @@ def pending_revisions(script: ScriptDirectory, current: list[str]) -> list[str]:
     return list(reversed(steps))
 
 
-def drift(url: str, metadata: MetaData) -> list:
-    """What `alembic check` would generate: the live schema against the models (compare_server_default on)."""
+# env.py's configure() options that change what `alembic check` compares.
+DRIFT_OPTIONS = ("include_name", "include_object", "include_schemas", "compare_type",
+                 "compare_server_default", "version_table", "version_table_schema")
+
+
+def drift(url: str, metadata, options: dict | None = None) -> list:
+    """What `alembic check` would generate: the live schema against the models (Alembic's compare_metadata).
+
+    ``metadata`` is a MetaData (or a list of them), or a ``Project`` (``diagnosis.load_project``), whose
+    env.py options are then used. ``options`` are env.py's ``context.configure()`` options: its compare
+    settings, include filters and version table are honoured. Without any, compare_server_default is on
+    (Scryer's env.py setting).
+    """
+    if hasattr(metadata, "env_opts"):  # a Project
+        metadata, options = metadata.metadata, metadata.env_opts if options is None else options
+    if options is None:
+        opts = {"compare_server_default": True}
+    else:
+        opts = {key: options[key] for key in DRIFT_OPTIONS if options.get(key) is not None}
     eng = engine(url)
     try:
         with eng.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_server_default": True,
-                                                             "target_metadata": metadata})
+            context = MigrationContext.configure(conn, opts={**opts, "target_metadata": metadata})
             return compare_metadata(context, metadata)
     finally:
         eng.dispose()
