@@ -10,12 +10,12 @@ import psycopg
 import pytest
 
 from scryer_runbook import diagnosis, lock_retries, scenarios
-from scryer_runbook.checks import SCRYER_LOCK_KEY
 from scryer_runbook.notebooks import NOTEBOOKS, execute
 from scryer_runbook.project import AlembicProject, copy_project
 
 NOTEBOOK = NOTEBOOKS / "migration-blocked.en.ipynb"
 TARGET_ENV = "SCRYER_TEST_BLOCKED_TARGET"
+SCRYER_LOCK_KEY = diagnosis.load_project(AlembicProject.find().ini).lock_key  # [scryer_runbook] in alembic.ini
 WAITING_HERE = ("SELECT count(*) > 0 FROM pg_locks WHERE NOT granted "
                 "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 

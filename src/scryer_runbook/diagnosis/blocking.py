@@ -149,12 +149,16 @@ def show_migration_lock(rows: list[tuple], key: int) -> None:
             query_age=age_text(query_seconds), query=query))
 
 
-def diagnose_blocking(url: str, key: int) -> tuple[list[BlockedSession], list[tuple]]:
-    """Print the wait queue and the migration lock; returns (sessions, migration lock rows)."""
+def diagnose_blocking(url: str, key: int | None) -> tuple[list[BlockedSession], list[tuple]]:
+    """Print the wait queue and the migration lock (``key``: None when the project names none); returns
+    (sessions, migration lock rows)."""
     with bounded_connect(url) as conn:
-        sessions, lock_rows = lock_waits(conn), migration_lock(conn, key)
+        sessions, lock_rows = lock_waits(conn), migration_lock(conn, key) if key is not None else []
     show_lock_tree(sessions)
-    show_migration_lock(lock_rows, key)
+    if key is None:
+        print(_("no migration lock key known for this project ([scryer_runbook] lock_key in alembic.ini)"))
+    else:
+        show_migration_lock(lock_rows, key)
     return sessions, lock_rows
 
 
