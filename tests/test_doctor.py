@@ -199,6 +199,7 @@ def test_connection_timeout():
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.slow  # a server in each state
 @pytest.mark.parametrize("state", sorted(scenarios.NOT_ACCEPTING_STATES))
 def test_server_up_but_not_accepting(state):
     with scenarios.server_in_state(state) as url:
@@ -1172,7 +1173,7 @@ def test_every_doctor_message_has_a_chinese_translation():
     # problems.py's connection failures, which the connection check reports
     untranslated += [
         summary
-        for _kind, _pattern, summary, _runbook in problems._CONNECT_PATTERNS  # noqa: SLF001
+        for _kind, _messages, summary, _runbook in problems._CONNECT_KINDS  # noqa: SLF001
         if not translated(summary)
     ]
     assert not untranslated, untranslated

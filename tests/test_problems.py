@@ -73,6 +73,7 @@ def test_unreachable():
     assert "Network is unreachable" in message and kind == "unreachable"
 
 
+@pytest.mark.slow  # a server in each state
 @pytest.mark.parametrize("kind", sorted(scenarios.NOT_ACCEPTING_STATES))
 def test_server_up_but_not_accepting(kind):
     with scenarios.server_in_state(kind) as url:
