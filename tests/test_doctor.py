@@ -494,7 +494,7 @@ def test_sessions_blocking_ddl(at_head):
             conn.execute("ALTER TABLE users DROP COLUMN IF EXISTS blocked")
         blocker.close()
         waiter.close()
-    assert_findings(report, {"locks": "run-migrations"})
+    assert_findings(report, {"locks": "migration-blocked"})
     evidence = report.check("locks").evidence
     assert any(
         f"waits for AccessExclusiveLock on users, blocked by pid {pid}" in line for line in evidence
@@ -527,7 +527,7 @@ def test_long_transaction_holding_a_table_lock_warns(at_head, monkeypatch):
             report = triage(at_head)
         finally:
             running.join()
-    assert_findings(report, {}, warnings={"locks": "run-migrations"})
+    assert_findings(report, {}, warnings={"locks": "migration-blocked"})
     assert any(
         "in a transaction for" in line and "holding AccessShareLock on users" in line
         for line in report.check("locks").evidence
@@ -546,7 +546,7 @@ def test_migration_lock_held(key, at_head):
         holder.execute("SELECT pg_advisory_lock(%s)", [key])
         pid = holder.info.backend_pid
         report = triage(at_head, lock_key=key)
-    assert_findings(report, {"migration-lock": "docker"})
+    assert_findings(report, {"migration-lock": "migration-blocked"})
     assert report.check("migration-lock").evidence[0].startswith(f"pid {pid} (postgres")
 
 
@@ -579,7 +579,7 @@ def test_real_migration_waiting_behind_an_app_transaction(empty_db):
         output = migration.communicate(timeout=30)[0]
     assert migration.returncode == 0, output
     assert_findings(
-        report, {"revision": "run-migrations", "locks": "run-migrations", "migration-lock": "docker"}
+        report, {"revision": "run-migrations", "locks": "migration-blocked", "migration-lock": "migration-blocked"}
     )
     assert (
         report.check("migration-lock").evidence[0].endswith(", active")
@@ -905,7 +905,7 @@ def test_exclusive_lock_held_inside_a_running_statement(table, blocked, at_head)
     assert took < 8, report.text()
     assert report.exit_code == 1 and report.status == "findings", report.text()
     locks = report.check("locks")
-    assert locks.status == FAIL and locks.link == "run-migrations"
+    assert locks.status == FAIL and locks.link == "migration-blocked"
     assert any(
         f"pid {pid} " in line and f"holds AccessExclusiveLock on {table} (active)" in line
         for line in locks.evidence
@@ -930,7 +930,7 @@ def test_migration_lock_held_the_doctor_does_not_wait(at_head):
         report = triage(at_head)
         took = time.monotonic() - started
     assert took < 5, report.text()
-    assert_findings(report, {"migration-lock": "docker"})
+    assert_findings(report, {"migration-lock": "migration-blocked"})
     assert report.check("migration-lock").summary.startswith(
         f"the migration lock ({SCRYER_LOCK_KEY}) is held: a migration is running or stuck"
     )

@@ -135,7 +135,8 @@ def test_multidb_is_an_honest_cannot_tell(laptop, victim, tmp_path, monkeypatch)
 
 
 
-OTHER_RUNBOOKS = {"not-ready": {}, "multiple-heads": {}, "autogenerate-drift": {}, "permissions": {"app_role": "postgres"}}
+OTHER_RUNBOOKS = {"not-ready": {}, "multiple-heads": {}, "autogenerate-drift": {}, "permissions": {"app_role": "postgres"},
+                  "migration-blocked": {}, "enum-types": {}}
 
 
 @pytest.mark.parametrize("name", SINGLE_DATABASE)

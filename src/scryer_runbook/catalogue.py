@@ -79,6 +79,21 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         errors=("FAILED: New upgrade operations detected",),
         findings=("drift",),
     ),
+    RunbookEntry(
+        "migration-blocked", "Runbook：迁移被锁阻塞", "Runbook: migration blocked by a lock",
+        errors=("canceling statement due to lock timeout", "canceling statement due to statement timeout",
+                "canceling statement due to user request", "terminating connection due to administrator command"),
+        sqlstates=("55P03", "57014", "57P01"),
+        findings=("locks", "migration-lock"),
+    ),
+    RunbookEntry(
+        "enum-types", "Runbook：PostgreSQL 枚举类型", "Runbook: PostgreSQL enum types",
+        errors=('type "task_status" already exists', 'type "task_status" does not exist',
+                'unsafe use of new value "blocked" of enum type task_status',
+                "ALTER TYPE ... ADD cannot run inside a transaction block",
+                'invalid input value for enum task_status: "blocked"'),
+        sqlstates=("42710", "42704", "55P04", "25001"),
+    ),
 )
 
 SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)

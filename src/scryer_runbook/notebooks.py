@@ -36,9 +36,28 @@ def normalise(text: str) -> str:
     return mask_text(text)
 
 
+_PID = re.compile(r"\bpid (\d+)\b|\bpg_(?:cancel|terminate)_backend\((\d+)\)")
+
+
+def stable_pids(nb) -> None:
+    """Backend pids change on every run: renumber them 1001, 1002, ... in order of first appearance (a pid is
+    recognised as ``pid N`` or ``pg_cancel_backend(N)``; every later mention of that number follows it)."""
+    outputs = [output for cell in nb.cells for output in cell.get("outputs", []) if "text" in output]
+    numbers: dict[str, str] = {}
+    for output in outputs:
+        for match in _PID.finditer("".join(output["text"])):
+            numbers.setdefault(match[1] or match[2], str(1001 + len(numbers)))
+    if not numbers:
+        return
+    mention = re.compile(r"\b(" + "|".join(map(re.escape, numbers)) + r")\b")
+    for output in outputs:
+        output["text"] = mention.sub(lambda match: numbers[match[1]], "".join(output["text"]))
+
+
 def normalise_notebook(nb) -> None:
     """Make a freshly executed notebook stable: outputs normalised, run metadata dropped, counts sequential."""
     nb.metadata.pop("papermill", None)
+    stable_pids(nb)
     count = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)

@@ -136,13 +136,13 @@ class AlembicProject:
         return env
 
     def run(self, *args: str, url: str | None = None, allow: list[str] | None = None, read_only: bool = False,
-            timeout: float = 120, stdout_only: bool = False) -> Result:
+            timeout: float = 120, stdout_only: bool = False, env: dict[str, str] | None = None) -> Result:
         """The project's CLI with ``args``, able to connect to ``allow`` only (default: ``url``; [] = nothing).
 
         ``url`` is where the project's settings are pointed; whatever its env.py does, the guard refuses every
         other database (``guard.GUARD_REFUSED`` in the output). Without ``url``: ``DATABASE_URL``, if set."""
         url = url or os.environ.get("DATABASE_URL")
-        env = self.settings_env(url) if url else {}
+        env = {**(self.settings_env(url) if url else {}), **(env or {})}  # env: session settings, PGAPPNAME...
         allowed = [urls.libpq(item) for item in (allow if allow is not None else [url] if url else [])]
         env[guard.ALLOW_ENV] = guard.allow_env(allowed)
         if read_only:

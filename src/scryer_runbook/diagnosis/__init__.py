@@ -7,7 +7,9 @@
 One module per concern; all re-exported here, so a notebook writes ``diagnosis.connect(...)``.
 """
 
+from scryer_runbook.diagnosis.blocking import *  # noqa: F403
 from scryer_runbook.diagnosis.core import *  # noqa: F403
+from scryer_runbook.diagnosis.enums import *  # noqa: F403
 from scryer_runbook.diagnosis.indexes import *  # noqa: F403
 from scryer_runbook.diagnosis.locks import *  # noqa: F403
 from scryer_runbook.diagnosis.privileges import *  # noqa: F403

@@ -1,0 +1,31 @@
+"""add task_archive
+
+Revision ID: 006_add_task_archive
+Revises: 005_add_tasks_status
+Create Date: 2026-12-01 11:00:00.000000
+
+As autogenerate writes it: create_table with sa.Enum emits CREATE TYPE task_status, which 005 already created.
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "006_add_task_archive"
+down_revision: Union[str, Sequence[str], None] = "005_add_tasks_status"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "task_archive",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.Enum("todo", "done", name="task_status"), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("task_archive")
