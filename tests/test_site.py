@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import pytest
 
-from scryer_runbook import project, urls
+from scryer_runbook import project, scenarios, urls
 from site_support import (DOCS, LANGUAGES, REPO_ROOT, RUNBOOKS, code_blocks, error_texts, page_sources,
                           session_build, url_prefix)
 
@@ -597,11 +597,11 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     copy = project.copy_project(tmp_path / "project")
     ran: set[str] = set()
 
-    def run(command: str, url: str | None, expect_ok: bool = True, **placeholders) -> str:
+    def run(command: str, url: str | None, expect_ok: bool = True, project_dir=copy, **placeholders) -> str:
         line = command
         for placeholder, value in placeholders.items():
             line = line.replace(f"<{placeholder}>", value)
-        result = project.alembic(*shlex.split(line)[1:], url=url, project=copy)
+        result = project.alembic(*shlex.split(line)[1:], url=url, project=project_dir)
         assert (result.returncode == 0) == expect_ok, f"{line}\n{result.output}"
         ran.add(command)
         return result.output
@@ -628,6 +628,14 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     run("alembic stamp 002_add_users_table", partial)
     run("alembic upgrade head", partial)
     run("alembic check", partial)
+
+    # The database-ahead fix: a newer release (with 005_add_tasks_done) migrated the database; its code downgrades.
+    ahead, newer = scratch.database("ahead"), project.copy_project(tmp_path / "newer")
+    shutil.copytree(scenarios.database_ahead.FIXTURES / "database-ahead", newer, dirs_exist_ok=True)
+    project.alembic("upgrade", "head", url=ahead, project=newer, check=True)
+    assert "Can't locate revision identified by '005_add_tasks_done'" in run("alembic upgrade head", ahead, False)
+    run("alembic downgrade 004_index_tasks_created_at", ahead, project_dir=newer)
+    run("alembic upgrade head", ahead)
 
     # New revisions (the database is at head, so autogenerate has nothing to add), then two heads to merge.
     for command in sorted(c for c in documented_alembic_commands() if c.startswith("alembic revision")):

@@ -58,6 +58,11 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         errors=("FAILED: New upgrade operations detected",),
         findings=("drift",),
     ),
+    RunbookEntry(
+        "database-ahead", "Runbook：数据库比代码新", "Runbook: database ahead of the code",
+        errors=("Can't locate revision identified by",),
+        findings=("version-table:unknown-revision",),
+    ),
 )
 
 SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)
