@@ -63,6 +63,13 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         errors=("Can't locate revision identified by",),
         findings=("version-table:unknown-revision",),
     ),
+    RunbookEntry(
+        "version-too-long", "Runbook：版本号太长", "Runbook: revision id too long",
+        errors=("value too long for type character varying(32)",
+                "(psycopg.errors.StringDataRightTruncation) value too long for type character varying(32)"),
+        sqlstates=("22001",),
+        findings=("version-width",),
+    ),
 )
 
 SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)

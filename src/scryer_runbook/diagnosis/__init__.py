@@ -12,3 +12,4 @@ from scryer_runbook.diagnosis.core import *  # noqa: F403
 from scryer_runbook.diagnosis.privileges import *  # noqa: F403
 from scryer_runbook.diagnosis.readiness import *  # noqa: F403
 from scryer_runbook.diagnosis.revisions import *  # noqa: F403
+from scryer_runbook.diagnosis.version_column import *  # noqa: F403

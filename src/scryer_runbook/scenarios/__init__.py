@@ -11,3 +11,4 @@ from scryer_runbook.scenarios.database_ahead import *  # noqa: F403
 from scryer_runbook.scenarios.multiple_heads import *  # noqa: F403
 from scryer_runbook.scenarios.not_ready import *  # noqa: F403
 from scryer_runbook.scenarios.permissions import *  # noqa: F403
+from scryer_runbook.scenarios.version_too_long import *  # noqa: F403

@@ -19,7 +19,8 @@ from scryer_runbook.diagnosis.ahead import export_commit, git
 from scryer_runbook.diagnosis.core import alembic_config
 from scryer_runbook.scenarios.autogenerate_drift import throwaway_project
 
-__all__ = ["DEPLOYED_RELEASE", "NEWER_RELEASE", "rolled_back_checkout", "migrated_by_newer_release"]
+__all__ = ["DEPLOYED_RELEASE", "NEWER_RELEASE", "rolled_back_checkout", "migrated_by_newer_release",
+           "upgrade_in_process"]
 
 FIXTURES = Path(__file__).parent / "projects"
 DEPLOYED_RELEASE, NEWER_RELEASE = "v1.4", "v1.5"
@@ -49,16 +50,20 @@ def rolled_back_checkout() -> Path:
     return project
 
 
-def migrated_by_newer_release(url: str, project: Path) -> None:
-    """What the v1.5 deploy did before the rollback: `alembic upgrade head` with v1.5's scripts.
+def upgrade_in_process(url: str, project: Path, revision: str = "head") -> None:
+    """`alembic upgrade REVISION` through Alembic's command API, in this process.
 
-    Through Alembic's command API, in-process (set-up machinery, not a step the reader types: it saves the
-    second an `alembic` process takes to start)."""
+    For set-up steps the reader does not type: it saves the second an `alembic` process takes to start."""
+    config = alembic_config(Path(project) / "alembic.ini")
+    engine = create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool)
+    config.attributes["connection"] = engine  # env.py migrates through it instead of DATABASE_URL
+    try:
+        command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def migrated_by_newer_release(url: str, project: Path) -> None:
+    """What the v1.5 deploy did before the rollback: `alembic upgrade head` with v1.5's scripts."""
     with tempfile.TemporaryDirectory(prefix="scryer-v1.5-") as folder:
-        config = alembic_config(export_commit(project, NEWER_RELEASE, folder) / "alembic.ini")
-        engine = create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool)
-        config.attributes["connection"] = engine  # env.py migrates through it instead of DATABASE_URL
-        try:
-            command.upgrade(config, "head")
-        finally:
-            engine.dispose()
+        upgrade_in_process(url, export_commit(project, NEWER_RELEASE, folder))
