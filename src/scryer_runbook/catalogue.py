@@ -70,6 +70,15 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         sqlstates=("22001",),
         findings=("version-width",),
     ),
+    RunbookEntry(
+        "concurrent-index", "Runbook：不能在事务中执行的 DDL", "Runbook: DDL outside a transaction",
+        errors=("CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
+                "DROP INDEX CONCURRENTLY cannot run inside a transaction block",
+                "VACUUM cannot run inside a transaction block",
+                "ALTER TYPE ... ADD cannot run inside a transaction block"),
+        sqlstates=("25001",),
+        findings=("invalid-indexes",),
+    ),
 )
 
 SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)

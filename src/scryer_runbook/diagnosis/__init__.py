@@ -8,6 +8,7 @@ One module per concern; all re-exported here, so a notebook writes ``diagnosis.c
 """
 
 from scryer_runbook.diagnosis.ahead import *  # noqa: F403
+from scryer_runbook.diagnosis.concurrent_ddl import *  # noqa: F403
 from scryer_runbook.diagnosis.core import *  # noqa: F403
 from scryer_runbook.diagnosis.privileges import *  # noqa: F403
 from scryer_runbook.diagnosis.readiness import *  # noqa: F403

@@ -7,6 +7,7 @@ so a notebook writes ``scenarios.branch_scripts(...)``.
 
 from scryer_runbook.scenarios.already_exists import *  # noqa: F403
 from scryer_runbook.scenarios.autogenerate_drift import *  # noqa: F403
+from scryer_runbook.scenarios.concurrent_index import *  # noqa: F403
 from scryer_runbook.scenarios.database_ahead import *  # noqa: F403
 from scryer_runbook.scenarios.multiple_heads import *  # noqa: F403
 from scryer_runbook.scenarios.not_ready import *  # noqa: F403
