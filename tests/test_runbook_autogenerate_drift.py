@@ -9,7 +9,9 @@ import pytest
 from scryer_runbook import diagnosis, notebooks, scenarios
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
 
-NOTEBOOK = REPO_ROOT / "notebooks" / "autogenerate-drift.zh.ipynb"
+from incident_support import run_incident
+
+NOTEBOOK = REPO_ROOT / "notebooks" / "autogenerate-drift.en.ipynb"
 
 
 def output_text(nb) -> str:
@@ -35,18 +37,23 @@ def at_head(empty_db, tmp_path):
 
 
 def run(url: str, project: Path, **parameters):
-    return notebooks.execute(NOTEBOOK, {"target_url": url, "alembic_ini": str(project / "alembic.ini"), **parameters})
+    return run_incident(NOTEBOOK, url, alembic_ini=str(project / "alembic.ini"), **parameters)
 
 
-def test_incident_with_apply_fix_generates_and_applies_a_safe_revision(at_head):
+def test_incident_with_apply_fix_writes_a_safe_revision_and_leaves_the_target_to_the_deploy(at_head):
+    """The generated revision goes into the project and is shown; the target is not upgraded (it would record a
+    revision the deployed code lacks). Deploying the project then heals it."""
     url, project = at_head
     scenarios.add_server_default_to_is_active(project)
-    before = scenarios.revision_files(project)
+    before, state = scenarios.revision_files(project), database_state(url)
 
-    run(url, project, apply_fix=True)
+    text = output_text(run(url, project, apply_fix=True))
 
     [generated] = scenarios.revision_files(project) - before
     assert scenarios.destructive_operations(generated) == []
+    assert "NOT applied to the target" in text and generated.name in text
+    assert database_state(url) == state
+    assert alembic("upgrade", "head", url=url, project=project).returncode == 0  # the deploy
     assert alembic("check", url=url, project=project).returncode == 0
     with diagnosis.connect(url) as conn:
         assert diagnosis.version_rows(conn) == [generated.stem]
@@ -80,7 +87,7 @@ def test_incident_without_apply_fix_writes_nothing(at_head):
     text = output_text(nb)
     assert "NOT applied: apply_fix=False" in text and "alembic revision --autogenerate" in text
     assert "remove_column users.username VARCHAR(50) NOT NULL" in text  # diagnosed all the same
-    assert "NOT healed" in text
+    assert "NOT healed yet" in text
     assert project_files(project) == files
     assert database_state(url) == state
 

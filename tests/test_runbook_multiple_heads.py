@@ -9,7 +9,9 @@ from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS, execute
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
 
-NOTEBOOK = NOTEBOOKS / "multiple-heads.zh.ipynb"
+from incident_support import run_incident
+
+NOTEBOOK = NOTEBOOKS / "multiple-heads.en.ipynb"
 PARENT = "004_index_tasks_created_at"
 MERGE = "006_merge_branches"
 
@@ -68,25 +70,27 @@ def test_next_revision_id_follows_the_project_numbering(tmp_path):
 # the notebook in incident mode ------------------------------------------------------------------------------------
 
 
-def test_incident_with_apply_fix_merges_and_upgrades(empty_db, tmp_path):
+def test_incident_with_apply_fix_writes_the_merge_and_leaves_the_target_to_the_deploy(empty_db, tmp_path):
+    """The target must never record a revision the deployed code lacks: the next start would fail with
+    "Can't locate revision". The merge file goes into the project; the deploy applies it."""
     project = two_heads(tmp_path, empty_db)
-    nb = execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini"), "apply_fix": True})
-    text = outputs(nb)
+    before = state(empty_db)
+    text = outputs(run_incident(NOTEBOOK, empty_db, alembic_ini=str(project / "alembic.ini"), apply_fix=True))
     assert "test_single_head_revision: Expected 1 head revision, found 2" in text
-    assert "healed: one head" in text and "test_single_head_revision: passed" in text
     assert heads(project) == [MERGE] and f"{MERGE}.py" in revision_files(project)
+    assert "NOT applied to the target" in text and "one head in the project" in text
+    assert state(empty_db) == before and before[1] == [PARENT]
+    assert alembic("upgrade", "head", url=empty_db, project=project).returncode == 0  # the deploy, with the file
     assert state(empty_db)[1] == [MERGE]
     with diagnosis.connect(empty_db) as conn:  # both branches' migrations really ran
-        assert conn.execute("SELECT to_regclass('tasks'), count(*) FROM information_schema.columns "
-                            "WHERE (table_name, column_name) IN (('tasks', 'priority'), ('users', 'last_login'))"
-                            ).fetchone() == ("tasks", 2)
-    assert alembic("upgrade", "head", url=empty_db, project=project).returncode == 0  # the deploy works again
+        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE (table_name, column_name) "
+                            "IN (('tasks', 'priority'), ('users', 'last_login'))").fetchone() == (2,)
 
 
 def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empty_db, tmp_path):
     project = two_heads(tmp_path, empty_db)
     files, before = revision_files(project), state(empty_db)
-    nb = execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini")})
+    nb = run_incident(NOTEBOOK, empty_db, alembic_ini=str(project / "alembic.ini"))
     text = outputs(nb)
     assert revision_files(project) == files and len(heads(project)) == 2
     assert state(empty_db) == before and before[1] == [PARENT]
@@ -114,7 +118,7 @@ def test_incident_on_a_project_with_one_head_merges_nothing(empty_db, tmp_path):
     project = copy_project(tmp_path / "scryer")
     alembic("upgrade", "head", url=empty_db, project=project, check=True)
     files = revision_files(project)
-    text = outputs(execute(NOTEBOOK, {"target_url": empty_db, "alembic_ini": str(project / "alembic.ini"),
-                                      "apply_fix": True}))
+    text = outputs(run_incident(NOTEBOOK, empty_db, alembic_ini=str(project / "alembic.ini"),
+                                      apply_fix=True))
     assert f"a single head ({PARENT}): nothing to merge" in text and "$ alembic merge" not in text
-    assert revision_files(project) == files and "healed: one head" in text
+    assert revision_files(project) == files and "one head in the project" in text

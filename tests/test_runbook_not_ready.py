@@ -10,7 +10,9 @@ import pytest
 from scryer_runbook import diagnosis, sandbox, scenarios, urls
 from scryer_runbook.notebooks import NOTEBOOKS, execute
 
-NOTEBOOK = NOTEBOOKS / "not-ready.zh.ipynb"
+from incident_support import run_incident
+
+NOTEBOOK = NOTEBOOKS / "not-ready.en.ipynb"
 
 
 def outputs(nb) -> str:
@@ -125,17 +127,26 @@ def missing_target(scratch):
     return urls.libpq(urls.parse(scratch.admin_url).set(database=name))
 
 
-def test_incident_missing_database_is_created_with_apply_fix(missing_target):
-    nb = execute(NOTEBOOK, {"target_url": missing_target, "apply_fix": True})
-    text = outputs(nb)
-    assert "[database-missing]" in text and "CREATE DATABASE" in text
-    assert "incident mode: nothing is reproduced" in text
+def test_incident_missing_database_shows_the_server_and_is_not_created_by_apply_fix_alone(missing_target):
+    """In production "does not exist" is usually the wrong server: creating it would let the entrypoint migrate an
+    empty database and the app come up healthy with no data. So apply_fix alone creates nothing."""
+    text = outputs(run_incident(NOTEBOOK, missing_target, apply_fix=True))
+    port = str(urls.parse(missing_target).port)
+    assert "[database-missing]" in text and "NOT applied" in text
+    assert "address       127.0.0.1" in text and f"port          {port}" in text and "standby       False" in text
+    assert "databases" in text and "postgres" in text
+    assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
+
+
+def test_incident_missing_database_is_created_for_a_new_environment(missing_target):
+    text = outputs(run_incident(NOTEBOOK, missing_target, apply_fix=True, new_environment=True))
+    assert "[database-missing]" in text and "CREATE DATABASE" in text and "NOT applied" not in text
     login = diagnosis.attempt(missing_target)
     assert login.ok and login.session[1] == urls.parse(missing_target).database
 
 
 def test_incident_missing_database_stays_missing_without_apply_fix(missing_target):
-    nb = execute(NOTEBOOK, {"target_url": missing_target})
+    nb = run_incident(NOTEBOOK, missing_target)
     text = outputs(nb)
     assert "NOT applied" in text and "STILL NOT READY: [database-missing]" in text and touched_no_sandbox(text)
     assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
@@ -143,12 +154,12 @@ def test_incident_missing_database_stays_missing_without_apply_fix(missing_targe
 
 def test_incident_stopped_server_is_named_refused_and_nothing_changes():
     target = f"postgresql://scryer:secret-pw@127.0.0.1:{scenarios.unused_port()}/scryer"
-    nb = execute(NOTEBOOK, {"target_url": target, "apply_fix": True})  # even allowed to, it has nothing to write
+    nb = run_incident(NOTEBOOK, target, apply_fix=True)  # even allowed to, it has nothing to write
     text = outputs(nb)
     assert "Connection refused" in text and "[refused] connection refused by 127.0.0.1" in text
     assert "ERROR: PostgreSQL is not ready" in text and "STILL NOT READY: [refused]" in text
     assert "secret-pw" not in text and touched_no_sandbox(text)
-    assert "incident mode: nothing is reproduced" in text and "CREATE DATABASE" not in text
+    assert "CREATE DATABASE" not in text
     assert refused(target)  # nothing was started in its place
 
 
@@ -160,7 +171,7 @@ def test_incident_healthy_target_diagnosis_writes_nothing(scratch):
         conn.execute("INSERT INTO marker VALUES (1)")
     with diagnosis.connect(url) as conn:
         before = diagnosis.schema_snapshot(conn), conn.execute("SELECT count(*) FROM marker").fetchone()
-    nb = execute(NOTEBOOK, {"target_url": url, "apply_fix": True})
+    nb = run_incident(NOTEBOOK, url, apply_fix=True)
     text = outputs(nb)
     assert "nothing to fix" in text and "OK: logged in as 'postgres'" in text and touched_no_sandbox(text)
     with diagnosis.connect(url) as conn:

@@ -8,7 +8,9 @@ import pytest
 from scryer_runbook import diagnosis, notebooks, scenarios, urls
 from scryer_runbook.project import REPO_ROOT, alembic
 
-NOTEBOOK = REPO_ROOT / "notebooks" / "permissions.zh.ipynb"
+from incident_support import run_incident
+
+NOTEBOOK = REPO_ROOT / "notebooks" / "permissions.en.ipynb"
 
 
 def output_text(nb) -> str:
@@ -35,12 +37,13 @@ def test_incident_with_apply_fix_grants_the_app_role(empty_db, scratch):
     revoke_connect_from_public(empty_db)
     assert scenarios.try_as(roles.app_url, "SELECT 1") is not None  # cannot even log in
 
-    nb = notebooks.execute(NOTEBOOK, {"target_url": roles.owner_url, "app_role": roles.app, "apply_fix": True})
+    nb = run_incident(NOTEBOOK, roles.owner_url, app_role=roles.app, apply_fix=True)
 
     with diagnosis.connect(roles.owner_url) as conn:
         assert diagnosis.missing_privileges(conn, roles.app) == []
         assert diagnosis.access_privileges(conn, roles.app)["database CONNECT"]
         assert not diagnosis.access_privileges(conn, roles.app)["database CREATE"]  # no more than needed
+        assert diagnosis.version_table_writes(conn, roles.app) == []  # Alembic's record stays Alembic's
     assert scenarios.app_round_trip(roles.app_url) is None
     # The default privileges: a table the owner creates later (the next migration) is the app's as well.
     assert scenarios.try_as(roles.owner_url, "CREATE TABLE later (id serial PRIMARY KEY)", commit=True) is None
@@ -52,7 +55,7 @@ def test_incident_without_apply_fix_changes_nothing(empty_db, scratch):
     roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
     before = state(roles.owner_url, roles.app)
 
-    nb = notebooks.execute(NOTEBOOK, {"target_url": roles.owner_url, "app_role": roles.app})
+    nb = run_incident(NOTEBOOK, roles.owner_url, app_role=roles.app)
 
     assert state(roles.owner_url, roles.app) == before
     text = output_text(nb)
@@ -63,7 +66,7 @@ def test_incident_without_apply_fix_changes_nothing(empty_db, scratch):
 def test_incident_mode_needs_the_app_role(empty_db, scratch):
     roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
     with pytest.raises(papermill.PapermillExecutionError, match="set app_role"):
-        notebooks.execute(NOTEBOOK, {"target_url": roles.owner_url})
+        run_incident(NOTEBOOK, roles.owner_url)
 
 
 def test_diagnosis_connection_cannot_grant(empty_db, scratch):

@@ -120,13 +120,15 @@ def project_imports(paths: list[str]):
         sys.path[:] = saved_path
 
 
-def load_project(ini: Path, metadata: str | None = None) -> Project:
-    """Scripts, heads and env.py's ``target_metadata`` (or ``metadata="module:attr"``; ``"none"`` skips drift)."""
+def load_project(ini: Path, metadata: str | None = None, config=None) -> Project:
+    """Scripts, heads and env.py's ``target_metadata`` (or ``metadata="module:attr"``; ``"none"`` skips drift).
+
+    ``config``: an Alembic Config already resolved for the project (``project.AlembicProject.config``)."""
     ini = Path(ini)
     if not ini.is_file():
         raise CannotRun(f"{ini}: no such file (pass -c path/to/alembic.ini)")
     try:
-        config = diagnosis.alembic_config(ini)
+        config = config or diagnosis.alembic_config(ini)
         paths = config.get_prepend_sys_paths_list() or []
     except Exception as error:  # noqa: BLE001 - any unreadable ini is a reason not to run
         raise CannotRun(f"{ini}: not a usable Alembic config: {problems.first_line(error)}") from None

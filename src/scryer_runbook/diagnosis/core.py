@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -46,11 +45,14 @@ def schema_snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:
     return [row for row in conn.execute(SCHEMA_SNAPSHOT) if "alembic_version" not in row[1]]
 
 
-def version_rows(conn: psycopg.Connection) -> list[str] | None:
-    """The revisions recorded in ``alembic_version``; None when the table does not exist."""
-    if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
+def version_rows(conn: psycopg.Connection, version_table: str = "alembic_version",
+                 schema: str | None = None) -> list[str] | None:
+    """The revisions recorded in the version table; None when it does not exist."""
+    qualified = conn.execute("SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
+                             [schema or "public", version_table]).fetchone()[0]
+    if qualified is None:
         return None
-    return [row[0] for row in conn.execute("SELECT version_num FROM public.alembic_version ORDER BY 1")]
+    return [row[0] for row in conn.execute(f"SELECT version_num FROM {qualified} ORDER BY 1")]  # noqa: S608
 
 
 def app_tables(conn: psycopg.Connection) -> list[str]:
@@ -90,27 +92,3 @@ def drift(url: str, metadata: MetaData) -> list:
     finally:
         eng.dispose()
 
-
-def matching_revision(url: str, sandbox, project: Path = REPO_ROOT) -> str | None:
-    """The newest revision whose schema equals the live one, found by migrating a scratch database (never ``url``).
-
-    This is what to `alembic stamp` when tables exist but the version table does not, instead of the guide's
-    `stamp head`, which would silently skip every revision the live schema lacks. The scratch database climbs the
-    chain one revision at a time through Alembic's command API (in-process: this is machinery, not a step a
-    reader types), and its schema is compared with the live one after each step.
-    """
-    with connect(url) as conn:
-        live = schema_snapshot(conn)
-    config = alembic_config(Path(project) / "alembic.ini")
-    scratch = create_engine(urls.sqlalchemy(sandbox.database("match")), poolclass=pool.NullPool)
-    config.attributes["connection"] = scratch  # env.py migrates through it instead of DATABASE_URL
-    matched = None
-    try:
-        for revision in reversed(list(scripts(config).walk_revisions())):  # oldest first
-            command.upgrade(config, revision.revision)
-            with scratch.connect() as conn:
-                if schema_snapshot(conn.connection.driver_connection) == live:
-                    matched = revision.revision
-    finally:
-        scratch.dispose()
-    return matched

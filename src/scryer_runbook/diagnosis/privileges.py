@@ -81,11 +81,62 @@ def table_privileges(conn, role: str, schema: str = "public") -> list[ObjectPriv
     return result
 
 
-def missing_privileges(conn, role: str, schema: str = "public") -> list[str]:
-    """What ``role`` lacks to read and write every table of ``schema``; empty when the app role is fully served."""
+def missing_privileges(conn, role: str, schema: str = "public", version_table: str = "alembic_version") -> list[str]:
+    """What ``role`` lacks to read and write every table of ``schema``; empty when the app role is fully served.
+
+    The version table is Alembic's: the app may read it (a health check does) but must not write it, so only
+    SELECT counts there, and write rights on it are reported by ``version_table_writes``."""
     missing = [] if access_privileges(conn, role, schema)[f"schema {schema} USAGE"] else [f"schema {schema}: USAGE"]
-    return missing + [f"{item.kind} {item.name}: {', '.join(item.missing)}"
-                      for item in table_privileges(conn, role, schema) if item.missing]
+    for item in table_privileges(conn, role, schema):
+        lacking = [p for p in item.missing if item.name != version_table or p == "SELECT"]
+        if lacking:
+            missing.append(f"{item.kind} {item.name}: {', '.join(lacking)}")
+    return missing
+
+
+def version_table_writes(conn, role: str, schema: str = "public", version_table: str = "alembic_version") -> list[str]:
+    """The write privileges ``role`` holds on the version table: an app role that can write it can make Alembic
+    skip or repeat migrations (``GRANT ... ON ALL TABLES`` gives exactly that)."""
+    qualified = conn.execute("SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
+                             [schema, version_table]).fetchone()[0]
+    if qualified is None:
+        return []
+    return [privilege for privilege in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+            if conn.execute("SELECT has_table_privilege(%s, %s::regclass, %s)",
+                            [role, qualified, privilege]).fetchone()[0]]
+
+
+def foreign_owned(conn, owner: str, schema: str = "public") -> list[tuple[str, str, str]]:
+    """Tables, views and sequences in ``schema`` that ``owner`` does not own: (kind, name, owner). Migrations as
+    ``owner`` fail on them with ``must be owner of table ...``, and default privileges do not cover them."""
+    return conn.execute("""
+        SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                              ELSE 'TABLE' END, c.relname, pg_get_userbyid(c.relowner)
+        FROM pg_class c
+        WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND pg_get_userbyid(c.relowner) <> %s
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')
+                          AND d.classid = 'pg_class'::regclass AND c.relkind = 'S')
+        ORDER BY c.relname""", [schema, owner]).fetchall()
+
+
+def denied_as_role(conn, role: str, tables: list[str], schema: str = "public") -> dict[str, str]:
+    """Really query each table as ``role`` (``SET LOCAL ROLE``, read-only, rolled back): {table: the error}.
+
+    Needs the connected role to be a member of ``role`` (or a superuser); raises InsufficientPrivilege otherwise."""
+    from psycopg import errors, sql  # noqa: PLC0415
+
+    denied = {}
+    with conn.transaction(force_rollback=True):
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        for table in tables:
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("SELECT 1 FROM {}.{} LIMIT 0").format(sql.Identifier(schema),
+                                                                               sql.Identifier(table)))
+            except errors.InsufficientPrivilege as error:
+                denied[table] = str(error).strip().splitlines()[0]
+    return denied
 
 
 def default_privileges(conn, schema: str = "public") -> list[tuple[str, str, str, str]]:

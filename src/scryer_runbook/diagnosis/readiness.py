@@ -5,6 +5,7 @@ Both only attempt connections; a session that does open is read-only.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -62,8 +63,9 @@ def pg_isready(url: str, user: str | None = None, database: str | None = None, t
     target = parsed._replace(drivername="postgresql", password=None, username=user or parsed.username,
                              database=database or parsed.database).render_as_string(hide_password=False)
     args = ["-d", target, "-t", str(timeout)]
+    # LC_ALL: Debian's pg_isready is a perl wrapper that warns about every locale that is not generated.
     done = subprocess.run([pg_isready_path(), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout + 10)
+                          timeout=timeout + 10, env={**os.environ, "LC_ALL": "C.UTF-8"})
     return Result(["pg_isready", *args], done.returncode, urls.mask_text(done.stdout))
 
 
@@ -98,3 +100,16 @@ def attempt(url: str, connect_timeout: int = 5) -> Attempt:
     except psycopg.OperationalError as error:
         return Attempt(where, urls.mask_text(str(error).strip()), problems.explain_connect_error(error, urls.parse(url)))
     return Attempt(where, None, None, session)
+
+
+def server_identity(url: str) -> dict:
+    """Which server and cluster ``url`` reaches: "database does not exist" is more often the wrong server than a
+    missing database. Read over a read-only session to the maintenance database ``postgres`` (the URL's own
+    database may be the missing one): address, port, standby or primary, version, cluster name, its databases."""
+    with connect(urls.libpq(urls.parse(url).set(database="postgres"))) as conn:
+        row = conn.execute("""
+            SELECT inet_server_addr()::text, inet_server_port(), pg_is_in_recovery(),
+                   current_setting('server_version'), current_setting('cluster_name'),
+                   (SELECT string_agg(datname, ', ' ORDER BY datname) FROM pg_database WHERE NOT datistemplate)
+        """).fetchone()
+    return dict(zip(("address", "port", "standby", "version", "cluster_name", "databases"), row, strict=True))

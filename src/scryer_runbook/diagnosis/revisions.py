@@ -63,7 +63,8 @@ def single_head_test(project: Path = REPO_ROOT) -> str | None:
     from pytest_alembic.plugin.error import AlembicTestFailure  # noqa: PLC0415
     from pytest_alembic.tests import test_single_head_revision  # noqa: PLC0415
 
-    with runner(TestConfig(config_options={"file": str(Path(project) / "alembic.ini")})) as alembic_runner:
+    ini = Path(project) / "alembic.ini" if Path(project).is_dir() else Path(project)  # a folder or its alembic.ini
+    with runner(TestConfig(config_options={"file": str(ini)})) as alembic_runner:
         try:
             test_single_head_revision(alembic_runner)
         except AlembicTestFailure as failure:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
 import difflib
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import psycopg
 
-from scryer_runbook.project import REPO_ROOT, alembic, copy_project
+from scryer_runbook.project import REPO_ROOT, alembic
 
 
 def edit_model(project: Path, model: str, old: str, new: str) -> None:
@@ -55,22 +52,6 @@ def rewrite_drop_add_as_rename(path: Path, table: str, old: str, new: str) -> No
 
 
 
-
-
-
-
-def throwaway_project() -> Path:
-    """A copy of this repository's Alembic project in a new temp folder; removed by ``remove_throwaway`` and, if a
-    cell fails before that, at interpreter exit."""
-    root = Path(tempfile.mkdtemp(prefix="scryer-runbook-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    return copy_project(root / "scryer")
-
-
-def remove_throwaway(project: Path) -> None:
-    shutil.rmtree(Path(project).parent, ignore_errors=True)
-
-
 def database_at_head_with_a_user(url: str, project: Path) -> None:
     """The starting point: the database at head (models and database agree) holding one user, ada."""
     alembic("upgrade", "head", url=url, project=project, check=True)
@@ -107,13 +88,35 @@ def revision_body(path: Path) -> str:
     return text[text.index("def upgrade"):].rstrip()
 
 
-def destructive_operations(path: Path) -> list[str]:
-    """The lines of a revision's upgrade() that throw data away: drop_column / drop_table.
+# What a revision's upgrade() may do that loses data, or breaks the application while a rolling deploy still runs
+# the old code next to the new: (pattern, why). The first two drop data; the rest need a human decision.
+RISKY = [
+    (r"op\.drop_column\(", "drops a column and its data (a rename? autogenerate writes drop + add)"),
+    (r"op\.drop_table\(", "drops a table and its data"),
+    (r"new_column_name=", "renames a column: replicas still running the old code fail on the old name "
+                          "(expand / migrate / contract)"),
+    (r"op\.rename_table\(", "renames a table: replicas still running the old code fail (expand / contract)"),
+    (r"op\.drop_constraint\(", "drops a constraint: the data it protected is no longer checked"),
+    (r"op\.alter_column\([^\n]*type_=", "changes a column's type: a table rewrite under ACCESS EXCLUSIVE, and old "
+                                       "code may not read the new type"),
+    (r"op\.create_index\((?![^\n]*postgresql_concurrently=True)", "builds an index without CONCURRENTLY: writes "
+                                                                   "to the table wait until it is built"),
+    (r"op\.execute\(", "raw SQL: autogenerate and the schema comparison cannot see what it does"),
+]
+DROPS_DATA = RISKY[:2]
 
-    Autogenerate writes a column rename as add_column + drop_column: such a revision must be edited by a human.
-    """
+
+def risky_operations(path: Path, risks: list = RISKY) -> list[str]:
+    """The lines of a revision's upgrade() that lose data or break a rolling deploy, each with the reason."""
     upgrade = Path(path).read_text().split("def downgrade")[0]
-    return [line.strip() for line in upgrade.splitlines() if re.match(r"\s*op\.(drop_column|drop_table)\(", line)]
+    return [f"{line.strip()}  # {why}" for line in upgrade.splitlines() for pattern, why in risks
+            if re.search(pattern, line)]
+
+
+def destructive_operations(path: Path) -> list[str]:
+    """The lines of a revision's upgrade() that throw data away (drop_column / drop_table): such a revision must be
+    edited by a human before it runs anywhere."""
+    return risky_operations(path, DROPS_DATA)
 
 
 def relax_not_null(path: Path, column: str) -> None:

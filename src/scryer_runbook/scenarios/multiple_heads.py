@@ -1,28 +1,21 @@
-"""Reproduce steps for the multiple-heads runbook: two revisions on one parent."""
+"""Reproduce steps for the multiple-heads runbook: two revisions on one parent, as two merged git branches leave them.
+
+The two revisions are files (``projects/multiple-heads/``), copied into a throwaway project copy.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from scryer_runbook.project import alembic
-
-BRANCHES = {  # two developers, one parent: each adds a column in a new revision
-    "005_add_tasks_priority": ("add tasks.priority", "tasks", "priority"),
-    "005_add_users_last_login": ("add users.last_login", "users", "last_login"),
-}
+BRANCHES = Path(__file__).parent / "projects" / "multiple-heads"
 
 
-def branch_scripts(project: Path, parent: str = "004_index_tasks_created_at") -> list[str]:
-    """Create two revisions on the same parent in a throwaway project copy (never the repository's own)."""
-    for rev_id, (message, table, column) in BRANCHES.items():
-        # --splice: the second revision branches off a parent that is no longer a head, as a git merge would leave it
-        alembic("revision", "-m", message, "--head", parent, "--splice", "--rev-id", rev_id, project=project,
-                check=True)
-        path = Path(project) / "alembic" / "versions" / f"{rev_id}.py"
-        text = path.read_text()
-        text = text.replace('"""Upgrade schema."""\n    pass',
-                            f'"""Upgrade schema."""\n    op.add_column({table!r}, sa.Column({column!r}, sa.Integer()))')
-        text = text.replace('"""Downgrade schema."""\n    pass',
-                            f'"""Downgrade schema."""\n    op.drop_column({table!r}, {column!r})')
-        path.write_text(text)
-    return list(BRANCHES)
+def branch_scripts(project: Path) -> list[str]:
+    """Add two revisions on the same parent (004) to a throwaway project copy (never the repository's own)."""
+    versions = Path(project) / "alembic" / "versions"
+    added = []
+    for source in sorted(BRANCHES.glob("*.py")):
+        shutil.copy2(source, versions / source.name)
+        added.append(source.stem)
+    return added

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from scryer_runbook import project as projects
 from scryer_runbook import sandbox as sandboxes
-from scryer_runbook import server, urls
+from scryer_runbook import i18n, server, urls
 from scryer_runbook.runbook import print_instead
 
 
@@ -163,10 +163,26 @@ def _until_refused_with(url: str, text: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-def wrong_password_url(box: sandboxes.Sandbox, url: str) -> str:
-    """``url``'s database reached as a scratch login role with the wrong password."""
+@contextlib.contextmanager
+def wrong_password_url(box: sandboxes.Sandbox, url: str):
+    """``url``'s server reached as a scratch login role with the wrong password.
+
+    A server with ``trust`` authentication (a common local set-up) never checks passwords; then the case is
+    reproduced on a local server started here, whose hba file does (stopped when the block ends)."""
     role, password = box.role("app")
-    return sandboxes.as_role(url, role, password + "-wrong")
+    wrong = sandboxes.as_role(url, role, password + "-wrong")
+    try:
+        psycopg.connect(wrong, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        yield wrong  # the server checked the password and refused it
+        return
+    local = server.start_server()
+    try:
+        with sandboxes.Sandbox(local.url) as own:
+            role, password = own.role("app")
+            yield sandboxes.as_role(local.url, role, password + "-wrong")
+    finally:
+        local.stop()
 
 
 def missing_database_url(url: str) -> str:
@@ -217,7 +233,8 @@ def run_wait_script(url: str, timeout: int = 3, interval: int = 1):
     The port goes in as ``$PORT`` so the printed command is the one that ran and stays the same from run to run.
     """
     parsed = urls.parse(url)
-    env = {**os.environ, "WAIT_TIMEOUT": str(timeout), "WAIT_INTERVAL": str(interval), "PORT": str(parsed.port or 5432),
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "SCRYER_LANG": i18n.current(),  # no perl locale warnings
+           "WAIT_TIMEOUT": str(timeout), "WAIT_INTERVAL": str(interval), "PORT": str(parsed.port or 5432),
            "DATABASE_URL": urls.libpq(parsed), "PYTHONUNBUFFERED": "1",
            # the script execs `scryer-runbook wait`; a kernel's PATH may lack this interpreter's bin
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -49,9 +49,12 @@ def migrate_as_owner_without_grants(box: sandboxes.Sandbox, url: str) -> Roles:
     return roles
 
 
-def least_privilege_grants(owner: str, app: str, schema: str = "public") -> list[sql.Composed]:
-    """The grants that let the app role read and write, now and for tables the owner creates later."""
-    ids = {"schema": sql.Identifier(schema), "owner": sql.Identifier(owner), "app": sql.Identifier(app)}
+def least_privilege_grants(owner: str, app: str, schema: str = "public",
+                           version_table: str | None = None) -> list[sql.Composed]:
+    """The grants that let the app role read and write, now and for tables the owner creates later; with
+    ``version_table``, the app role keeps only SELECT on it (it must never write Alembic's record)."""
+    ids = {"schema": sql.Identifier(schema), "owner": sql.Identifier(owner), "app": sql.Identifier(app),
+           "version_table": sql.Identifier(version_table or "alembic_version")}
     statements = [
         "GRANT USAGE ON SCHEMA {schema} TO {app}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {app}",
@@ -61,11 +64,19 @@ def least_privilege_grants(owner: str, app: str, schema: str = "public") -> list
         "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}",
         "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {app}",
     ]
+    if version_table:
+        statements.append("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}.{version_table} FROM {app}")
     return [sql.SQL(statement).format(**ids) for statement in statements]
 
 
+def ownership_fixes(foreign: list[tuple[str, str, str]], owner: str) -> list[sql.Composed]:
+    """Give the objects another role created back to the migration role (``diagnosis.foreign_owned``).
 
-
+    ``ALTER ... OWNER TO`` must be run by the current owner or a superuser, and the one running it must be a
+    member of ``owner``; ``REASSIGN OWNED BY <old> TO <owner>`` does it for everything a role owns, as a superuser
+    (or a member of both roles)."""
+    return [sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kind), sql.Identifier(name), sql.Identifier(owner))
+            for kind, name, _ in foreign]
 
 
 def try_as(url: str, *statements: str, commit: bool = False) -> Exception | None:
