@@ -11,12 +11,13 @@ import psycopg
 import pytest
 
 from scryer_runbook import diagnosis, scenarios
-from scryer_runbook.notebooks import NOTEBOOKS, execute
-from scryer_runbook.project import alembic
+from scryer_runbook.notebooks import NOTEBOOKS
+from scryer_runbook.project import alembic, copy_project
+
+from incident_support import run_incident
 
 NOTEBOOK = NOTEBOOKS / "concurrent-index.zh.ipynb"
 BEFORE, AFTER, INDEX = "004_index_tasks_created_at", "005_index_tasks_title", scenarios.INDEX
-TARGET_ENV = "SCRYER_TEST_TARGET_URL"
 
 
 def outputs(nb) -> str:
@@ -34,25 +35,24 @@ def script_of(project):
 
 
 @pytest.fixture
-def project(empty_db):
-    project = scenarios.project_with_concurrent_index(empty_db)
-    yield project
-    scenarios.remove_throwaway(project)
+def project(empty_db, tmp_path):
+    """A project copy whose revision 005 builds an index CONCURRENTLY in its transaction; the database at 004."""
+    project = copy_project(tmp_path / "scryer")
+    scenarios.add_concurrent_index_revision(project, empty_db)
+    return project
 
 
 @pytest.fixture
-def cancelled_build(empty_db, project, monkeypatch):
+def cancelled_build(empty_db, project):
     """The fixed revision's build cancelled behind a writer: an INVALID index, the database still at 004."""
     scenarios.use_autocommit_block(project)
     result = scenarios.build_behind_a_writer(empty_db, project)
     assert "canceling statement due to lock timeout" in result.output
-    monkeypatch.setenv(TARGET_ENV, empty_db)
     return empty_db, project
 
 
-def run(project, **parameters):
-    return execute(NOTEBOOK, {"target_url_env": TARGET_ENV, "alembic_ini": str(project / "alembic.ini"),
-                              **parameters})
+def run(url, project, **parameters):
+    return run_incident(NOTEBOOK, url, alembic_ini=str(project / "alembic.ini"), **parameters)
 
 
 # read-only checks -------------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_incident_without_apply_fix_changes_nothing(cancelled_build):
     url, project = cancelled_build
     before = state(url)
     assert [(index.name, index.building) for index in before[2]] == [(INDEX, False)]
-    text = outputs(run(project))
+    text = outputs(run(url, project, lang="zh"))
     assert state(url) == before
     assert "$ alembic" not in text
     assert f"无效索引：tasks 上的 {INDEX}：CREATE INDEX {INDEX} ON public.tasks USING btree (title)" in text
@@ -124,8 +124,8 @@ def test_incident_without_apply_fix_changes_nothing(cancelled_build):
 
 def test_incident_with_apply_fix_drops_the_invalid_index_and_the_deploy_goes_through(cancelled_build):
     url, project = cancelled_build
-    text = outputs(run(project, apply_fix=True, lang="en"))
-    assert "$ alembic" not in text and "NOT applied" not in text and "fixed: no invalid index left" in text
+    text = outputs(run(url, project, apply_fix=True))
+    assert "$ alembic" not in text and "NOT applied: apply_fix=False" not in text and "fixed: no invalid index left" in text
     _, versions, invalid = state(url)
     assert versions == [BEFORE] and invalid == []  # no alembic command ran against the target
     assert alembic("upgrade", "head", url=url, project=project).returncode == 0

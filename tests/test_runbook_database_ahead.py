@@ -8,12 +8,13 @@ import psycopg
 import pytest
 
 from scryer_runbook import diagnosis, scenarios
-from scryer_runbook.notebooks import NOTEBOOKS, execute
-from scryer_runbook.project import alembic
+from scryer_runbook.notebooks import NOTEBOOKS
+from scryer_runbook.project import alembic, copy_project
+
+from incident_support import run_incident
 
 NOTEBOOK = NOTEBOOKS / "database-ahead.zh.ipynb"
 DEPLOYED_HEAD, NEWER = "004_index_tasks_created_at", "005_add_tasks_done"
-TARGET_ENV = "SCRYER_TEST_TARGET_URL"
 
 
 def outputs(nb) -> str:
@@ -29,23 +30,20 @@ def state(url):
 
 
 @pytest.fixture
-def rolled_back(empty_db, monkeypatch):
-    """A database migrated by v1.5 holding one task, the deployed checkout at v1.4; the URL in an env var."""
-    project = scenarios.rolled_back_checkout()
+def rolled_back(empty_db, tmp_path):
+    """A database migrated by v1.5 holding one task, the deployed checkout at v1.4."""
+    project = scenarios.release_history(copy_project(tmp_path / "scryer"))
     scenarios.migrated_by_newer_release(empty_db, project)
     with psycopg.connect(empty_db) as conn:
         user = conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', "
                             "'ada@example.com') RETURNING id").fetchone()[0]
         conn.execute("INSERT INTO tasks (id, user_id, title, done) VALUES (gen_random_uuid(), %s, 'ship', true)",
                      [user])
-    monkeypatch.setenv(TARGET_ENV, empty_db)
-    yield empty_db, project
-    scenarios.remove_throwaway(project)
+    return empty_db, project
 
 
-def run(project, **parameters):
-    return execute(NOTEBOOK, {"target_url_env": TARGET_ENV, "alembic_ini": str(project / "alembic.ini"),
-                              **parameters})
+def run(url, project, **parameters):
+    return run_incident(NOTEBOOK, url, alembic_ini=str(project / "alembic.ini"), **parameters)
 
 
 # helpers ----------------------------------------------------------------------------------------------------------
@@ -81,7 +79,7 @@ def test_revision_source_outside_git_is_none(tmp_path):
 def test_incident_without_apply_fix_changes_nothing_and_runs_no_alembic_command(rolled_back):
     url, project = rolled_back
     before = state(url)
-    text = outputs(run(project))
+    text = outputs(run(url, project, lang="zh"))
     assert state(url) == before
     assert "$ alembic" not in text  # the version comes from SQL: not even `alembic current` touches the target
     assert f"alembic_version 记录的版本：{NEWER}" in text and f"部署的代码中没有：{NEWER}" in text
@@ -93,7 +91,7 @@ def test_incident_without_apply_fix_changes_nothing_and_runs_no_alembic_command(
 
 def test_incident_with_apply_fix_downgrades_with_the_newer_code(rolled_back):
     url, project = rolled_back
-    text = outputs(run(project, apply_fix=True))
+    text = outputs(run(url, project, apply_fix=True, lang="zh"))
     assert f"$ alembic downgrade {DEPLOYED_HEAD}" in text and "NOT applied" not in text
     assert f"已修复：数据库处于 {DEPLOYED_HEAD}" in text
     schema, versions, tasks = state(url)
@@ -107,7 +105,7 @@ def test_diagnosis_runs_to_the_end_on_a_database_that_refuses_writes(rolled_back
     database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
-    text = outputs(run(project, lang="en"))
+    text = outputs(run(url, project))
     assert "[exit " not in text and "Error" not in text
     assert f"not in the deployed code: {NEWER} (the database is ahead of the code)" in text
     assert f"NOT fixed (apply_fix=False): alembic_version records {NEWER}" in text

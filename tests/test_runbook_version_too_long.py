@@ -9,12 +9,13 @@ import psycopg
 import pytest
 
 from scryer_runbook import diagnosis, scenarios
-from scryer_runbook.notebooks import NOTEBOOKS, execute
-from scryer_runbook.project import alembic
+from scryer_runbook.notebooks import NOTEBOOKS
+from scryer_runbook.project import alembic, copy_project
+
+from incident_support import run_incident
 
 NOTEBOOK = NOTEBOOKS / "version-too-long.zh.ipynb"
 BEFORE, LONG = "004_index_tasks_created_at", scenarios.LONG_REVISION
-TARGET_ENV = "SCRYER_TEST_TARGET_URL"
 
 
 def outputs(nb) -> str:
@@ -32,17 +33,15 @@ def files(project):
 
 
 @pytest.fixture
-def failed_deploy(empty_db, monkeypatch):
-    """A database at 004 and a project whose next revision's id is 35 characters long; the URL in an env var."""
-    project = scenarios.project_with_long_revision(empty_db)
-    monkeypatch.setenv(TARGET_ENV, empty_db)
-    yield empty_db, project
-    scenarios.remove_throwaway(project)
+def failed_deploy(empty_db, tmp_path):
+    """A database at 004 and a project whose next revision's id is 35 characters long."""
+    project = copy_project(tmp_path / "scryer")
+    scenarios.add_long_revision(project, empty_db)
+    return empty_db, project
 
 
-def run(project, **parameters):
-    return execute(NOTEBOOK, {"target_url_env": TARGET_ENV, "alembic_ini": str(project / "alembic.ini"),
-                              **parameters})
+def run(url, project, **parameters):
+    return run_incident(NOTEBOOK, url, alembic_ini=str(project / "alembic.ini"), **parameters)
 
 
 # helpers ----------------------------------------------------------------------------------------------------------
@@ -71,7 +70,8 @@ def test_the_long_id_fails_and_leaves_the_schema_as_it_was(failed_deploy):
 
 def test_the_widening_revision_alone_lets_an_empty_database_reach_head_and_come_back(failed_deploy, scratch):
     _, project = failed_deploy
-    scenarios.insert_widening_revision(project, LONG)
+    scenarios.insert_widening_revision(diagnosis.scripts(diagnosis.alembic_config(
+        project / "alembic.ini")), LONG)
     fresh = scratch.database("fresh")
     assert alembic("upgrade", "head", url=fresh, project=project).returncode == 0
     assert state(fresh)[:2] == ("character varying(255)", [LONG])
@@ -85,7 +85,7 @@ def test_the_widening_revision_alone_lets_an_empty_database_reach_head_and_come_
 def test_incident_without_apply_fix_changes_nothing(failed_deploy):
     url, project = failed_deploy
     before, scripts_before = state(url), files(project)
-    text = outputs(run(project))
+    text = outputs(run(url, project, lang="zh"))
     assert state(url) == before and files(project) == scripts_before
     assert "$ alembic" not in text
     assert f"放不下：{LONG}（35 个字符）" in text
@@ -97,8 +97,9 @@ def test_incident_without_apply_fix_changes_nothing(failed_deploy):
 
 def test_incident_with_apply_fix_widens_the_column_and_writes_the_revision(failed_deploy):
     url, project = failed_deploy
-    text = outputs(run(project, apply_fix=True, lang="en"))
-    assert "$ alembic" not in text and "NOT applied" not in text
+    text = outputs(run(url, project, apply_fix=True))
+    assert "$ alembic" not in text and "NOT applied: apply_fix=False" not in text
+    assert "written into the project, NOT applied to the target" in text
     assert "fixed: version_num holds 255 characters, every revision id fits" in text
     assert state(url)[:2] == ("character varying(255)", [BEFORE])  # widened; the revisions wait for the deploy
     assert "005_widen_version_num.py" in files(project)

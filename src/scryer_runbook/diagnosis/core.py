@@ -15,6 +15,8 @@ from scryer_runbook import urls
 from scryer_runbook.project import REPO_ROOT
 
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
+# A diagnostic query never queues behind a migration or a stuck session: it gives up and says so.
+TIMEOUT_OPTIONS = "-c lock_timeout=1s -c statement_timeout=10s"
 
 # The public schema as the catalog sees it; two databases with equal snapshots have the same tables, columns,
 # defaults, indexes and constraints.
@@ -29,8 +31,9 @@ SCHEMA_SNAPSHOT = """
 
 
 def connect(url: str, connect_timeout: int = 5) -> psycopg.Connection:
-    """A connection the server will not let write."""
-    conn = psycopg.connect(urls.libpq(url), options=READ_ONLY_OPTIONS, connect_timeout=connect_timeout)
+    """A connection the server will not let write, whose statements give up instead of waiting on a lock."""
+    conn = psycopg.connect(urls.libpq(url), options=f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}",
+                           connect_timeout=connect_timeout)
     conn.read_only = True
     return conn
 
@@ -38,7 +41,7 @@ def connect(url: str, connect_timeout: int = 5) -> psycopg.Connection:
 def engine(url: str):
     """A SQLAlchemy engine whose sessions are read-only on the server side (for Alembic's comparisons)."""
     return create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool,
-                         connect_args={"options": READ_ONLY_OPTIONS, "connect_timeout": 5})
+                         connect_args={"options": f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}", "connect_timeout": 5})
 
 
 def schema_snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:

@@ -11,23 +11,20 @@ from unittest import mock
 
 import psycopg
 
-from scryer_runbook.project import Result, alembic
-from scryer_runbook.scenarios.autogenerate_drift import throwaway_project
+from scryer_runbook.project import AlembicProject, Result, alembic
 from scryer_runbook.scenarios.database_ahead import FIXTURES, upgrade_in_process
 
-__all__ = ["INDEX", "project_with_concurrent_index", "use_autocommit_block", "writer_transaction",
+__all__ = ["INDEX", "add_concurrent_index_revision", "use_autocommit_block", "writer_transaction",
            "build_behind_a_writer", "vacuum_in_a_transaction"]
 
 INDEX = "ix_tasks_title"
 
 
-def project_with_concurrent_index(url: str) -> Path:
-    """A throwaway project copy whose revision 005 builds an index CONCURRENTLY inside its transaction, and ``url``'s
-    database at 004 (the state before the deploy)."""
-    project = throwaway_project()
+def add_concurrent_index_revision(project: Path, url: str) -> None:
+    """Give the project copy ``project`` a revision 005 that builds an index CONCURRENTLY inside its transaction,
+    with ``url``'s database at 004 (the state before the deploy)."""
     shutil.copytree(FIXTURES / "concurrent-index", project, dirs_exist_ok=True)
     upgrade_in_process(url, project, "004_index_tasks_created_at")
-    return project
 
 
 def use_autocommit_block(project: Path) -> Path:
@@ -49,7 +46,7 @@ def writer_transaction(url: str):
             conn.rollback()
 
 
-def build_behind_a_writer(url: str, project: Path, lock_timeout: str = "1s") -> Result:
+def build_behind_a_writer(url: str, project: Path | AlembicProject, lock_timeout: str = "1s") -> Result:
     """`alembic upgrade head` while a writer's transaction is open: the concurrent build waits for it, env.py's
     lock_timeout (MIGRATION_LOCK_TIMEOUT, 10s by default, shortened here) cancels it, the index stays INVALID."""
     with writer_transaction(url), mock.patch.dict(os.environ, {"MIGRATION_LOCK_TIMEOUT": lock_timeout}):

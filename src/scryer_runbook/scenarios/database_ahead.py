@@ -1,7 +1,7 @@
 """Reproduce steps for the database-ahead runbook: a release migrated the database, then its image was rolled back.
 
-The project's history is a small git repository, as in real life: tag ``v1.4`` is the code deployed again after
-the rollback (head ``004_index_tasks_created_at``); tag ``v1.5`` adds ``005_add_tasks_done`` (the fixture file under
+The project copy's history becomes a small git repository, as in real life: tag ``v1.4`` is the code deployed
+again after the rollback (head ``004_index_tasks_created_at``); tag ``v1.5`` adds ``005_add_tasks_done`` (the fixture file under
 ``projects/database-ahead``). The database was migrated by v1.5.
 """
 
@@ -17,9 +17,8 @@ from sqlalchemy import create_engine, pool
 from scryer_runbook import urls
 from scryer_runbook.diagnosis.ahead import export_commit, git
 from scryer_runbook.diagnosis.core import alembic_config
-from scryer_runbook.scenarios.autogenerate_drift import throwaway_project
 
-__all__ = ["DEPLOYED_RELEASE", "NEWER_RELEASE", "rolled_back_checkout", "migrated_by_newer_release",
+__all__ = ["DEPLOYED_RELEASE", "NEWER_RELEASE", "release_history", "migrated_by_newer_release",
            "upgrade_in_process"]
 
 FIXTURES = Path(__file__).parent / "projects"
@@ -37,11 +36,9 @@ def _release(project: Path, tag: str, message: str) -> None:
     git(project, "tag", tag, env=_GIT_ENV)
 
 
-def rolled_back_checkout() -> Path:
-    """A throwaway git checkout of the project with two releases, checked out at the older one (the rollback).
-
-    Removed at interpreter exit (``remove_throwaway`` removes it earlier)."""
-    project = throwaway_project()
+def release_history(project: Path) -> Path:
+    """Make the project copy ``project`` a git checkout with two releases, checked out at the older one (the
+    rollback); returns it."""
     git(project, "init", "--quiet", "--initial-branch=main", env=_GIT_ENV)
     _release(project, DEPLOYED_RELEASE, f"release {DEPLOYED_RELEASE[1:]}")
     shutil.copytree(FIXTURES / "database-ahead", project, dirs_exist_ok=True)

@@ -12,11 +12,9 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from scryer_runbook.diagnosis.core import alembic_config
-from scryer_runbook.scenarios.autogenerate_drift import throwaway_project
 from scryer_runbook.scenarios.database_ahead import FIXTURES, upgrade_in_process
 
-__all__ = ["LONG_REVISION", "WIDE", "project_with_long_revision", "widening_revision", "insert_widening_revision"]
+__all__ = ["LONG_REVISION", "WIDE", "add_long_revision", "widening_revision", "insert_widening_revision"]
 
 LONG_REVISION = "005_add_completed_at_to_tasks_table"
 WIDE = 255  # room for any descriptive id
@@ -49,13 +47,11 @@ def downgrade() -> None:
 '''
 
 
-def project_with_long_revision(url: str) -> Path:
-    """A throwaway project copy whose newest revision has an id longer than 32 characters, and ``url``'s database
-    migrated to the revision before it (the state production was in before the deploy)."""
-    project = throwaway_project()
+def add_long_revision(project: Path, url: str) -> None:
+    """Give the project copy ``project`` a revision whose id is longer than 32 characters, with ``url``'s database
+    at the revision before it (the state production was in before the deploy)."""
     shutil.copytree(FIXTURES / "version-too-long", project, dirs_exist_ok=True)
     upgrade_in_process(url, project, "004_index_tasks_created_at")
-    return project
 
 
 def widening_revision(long_revision: str, script: ScriptDirectory, width: int = WIDE) -> tuple[str, str, str]:
@@ -71,9 +67,9 @@ def widening_revision(long_revision: str, script: ScriptDirectory, width: int = 
     return revision, parent, _WIDENING.format(revision=revision, parent=parent, width=width)
 
 
-def insert_widening_revision(project: Path, long_revision: str, width: int = WIDE) -> Path:
-    """Write the widening revision into ``project`` and make ``long_revision`` follow it; returns the new file."""
-    script = ScriptDirectory.from_config(alembic_config(Path(project) / "alembic.ini"))
+def insert_widening_revision(script: ScriptDirectory, long_revision: str, width: int = WIDE) -> Path:
+    """Write the widening revision into the scripts' versions folder and make ``long_revision`` follow it; returns
+    the new file."""
     revision, parent, text = widening_revision(long_revision, script, width)
     long_file = Path(script.get_revision(long_revision).path)
     source = long_file.read_text()
