@@ -4,8 +4,11 @@ Incident mode reads the version with SQL and runs no `alembic` command against t
 then it downgrades with the newer release's code (found in git), so the deployed code can start again.
 """
 
+import time
+
 import psycopg
 import pytest
+from papermill.exceptions import PapermillExecutionError
 
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS
@@ -109,3 +112,18 @@ def test_diagnosis_runs_to_the_end_on_a_database_that_refuses_writes(rolled_back
     assert "[exit " not in text and "Error" not in text
     assert f"not in the deployed code: {NEWER} (the database is ahead of the code)" in text
     assert f"NOT fixed (apply_fix=False): alembic_version records {NEWER}" in text
+
+
+def test_diagnosis_gives_up_instead_of_waiting_behind_a_lock(rolled_back):
+    """A migration holding alembic_version (ACCESS EXCLUSIVE) does not make the incident diagnosis hang: its
+    read-only session's lock_timeout ends the wait within seconds, and nothing is changed."""
+    url, project = rolled_back
+    before = state(url)
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(PapermillExecutionError, match="lock timeout"):
+            run(url, project)
+        assert time.monotonic() - started < 60
+        holder.rollback()
+    assert state(url) == before
