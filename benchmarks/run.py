@@ -73,6 +73,16 @@ def main() -> int:
         rows.append((label, seconds))
         print(f"{label:<58} {seconds:8.3f} s", file=sys.stderr, flush=True)  # progress
 
+    from scryer_runbook.lint import lint  # noqa: PLC0415
+
+    projects = {"the project's chain": REPO_ROOT / "alembic.ini",
+                "10 revisions, lint fixture": REPO_ROOT / "tests/fixtures/lint/rules/alembic.ini"}
+    for label, ini in projects.items():
+        row(f"lint: {label} (in-process, squawk included)", median_of(args.runs, lambda ini=ini: lint(ini)))
+    command = [sys.executable, "-m", "scryer_runbook.cli", "lint"]
+    row("lint: `scryer-runbook lint`, the whole command (project's chain)",
+        median_of(3, lambda: subprocess.run(command, cwd=REPO_ROOT, capture_output=True, check=False)))
+
     cold = median_of(max(3, args.runs // 2), embedded_cold)
     row("embedded PostgreSQL: cold start + stop (initdb)", cold)
     warm = median_of(args.runs, embedded_warm)

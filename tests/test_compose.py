@@ -1,5 +1,6 @@
 """docker-compose.yml, the CI workflow and the start-up scripts, checked without a Docker engine: schemas, linters
-and the settings the start-up relies on. (What they do on a real server: test_startup.py.)"""
+and the settings the start-up relies on; the init script's roles on a real server. (The start-up on a real server:
+test_startup.py.)"""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from scryer_runbook import project
+from tests.startup_env import compose_server, owner_and_app
 
 ROOT = project.REPO_ROOT
 BIN = Path(sys.executable).parent
 COMPOSE = ROOT / "docker-compose.yml"
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 SCRIPTS = sorted((ROOT / "docker").rglob("*.sh"))
+HEAD = "004_index_tasks_created_at"
 FROM_ENV = r"\$\{\w+:\?[^}]+\}"  # ${NAME:?message}: compose refuses to start while .env lacks NAME
 
 
@@ -104,3 +109,40 @@ def test_ci_runs_make_test_against_postgres_15():
     assert job["container"].startswith("python:3.11")
     commands = " ".join(step.get("run", "") for step in job["steps"])
     assert "make test" in commands and "chromium" in commands and "fonts-noto-cjk" in commands
+
+
+# --- the init script on a real server -------------------------------------------------------------------------------
+
+VERSION_WRITES = ["UPDATE alembic_version SET version_num = '003_add_tasks_table'",
+                  "INSERT INTO alembic_version VALUES ('005_from_the_app')", "DELETE FROM alembic_version"]
+
+
+def assert_app_reads_but_cannot_write_the_version_table(app_url: str) -> None:
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]  # what /health reads
+        for statement in VERSION_WRITES:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege,
+                               match="permission denied for table alembic_version"):
+                conn.execute(statement)
+        conn.execute("INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.com', true)")  # rows: yes
+
+
+def test_the_app_role_reads_but_cannot_write_the_version_table_after_the_init_script():
+    """The init script, on a new server, then the first migration as the owner (the entrypoint's step 2)."""
+    with compose_server() as (owner, app):
+        project.alembic("upgrade", "head", url=owner, check=True)
+        assert_app_reads_but_cannot_write_the_version_table(app)
+
+
+def test_the_troubleshooting_grants_take_the_version_table_back_on_an_existing_database(scratch):
+    """The permissions section's SQL, run as the owner on a migrated database whose app role may write every table."""
+    owner, app = owner_and_app(scratch)
+    project.alembic("upgrade", "head", url=owner, check=True)
+    roles = {"scryer_app": make_url(app).username, "scryer": make_url(owner).username}
+    with psycopg.connect(app, autocommit=True) as conn:  # default privileges gave it the version table too
+        conn.execute("UPDATE alembic_version SET version_num = version_num")
+    page = (ROOT / "docs" / "troubleshooting" / "index.en.md").read_text(encoding="utf-8")
+    [grants] = re.findall(r"```sql\n(.*?)```", page, re.S)
+    with psycopg.connect(owner, autocommit=True) as conn:
+        conn.execute(re.sub(r"\b(scryer_app|scryer)\b", lambda m: roles[m[1]], grants))
+    assert_app_reads_but_cannot_write_the_version_table(app)

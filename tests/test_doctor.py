@@ -438,10 +438,11 @@ def test_migration_lock_held(key, at_head):
 
 
 def test_real_migration_waiting_behind_an_app_transaction(empty_db):
-    """`alembic upgrade head` holds the migration lock while its CREATE INDEX waits for an app's open transaction."""
+    """`alembic upgrade head` holds the migration lock while its CREATE INDEX waits for another session's lock."""
     alembic("upgrade", "003_add_tasks_table", url=empty_db, check=True)
     app = psycopg.connect(empty_db)
-    app.execute("LOCK TABLE tasks IN ROW EXCLUSIVE MODE")  # what an uncommitted INSERT INTO tasks holds
+    # What a running VACUUM, ANALYZE or index build holds: 004's CREATE INDEX CONCURRENTLY waits for it on tasks.
+    app.execute("LOCK TABLE tasks IN SHARE UPDATE EXCLUSIVE MODE")
     migration = subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO_ROOT,
                                  env={**os.environ, "DATABASE_URL": empty_db, "MIGRATION_LOCK_TIMEOUT": "30s"},
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -461,7 +462,7 @@ def test_real_migration_waiting_behind_an_app_transaction(empty_db):
     assert_findings(report, {"revision": "run-migrations", "locks": "run-migrations", "migration-lock": "docker"})
     assert report.check("migration-lock").evidence[0].endswith(", active") or ", active, for" in \
         report.check("migration-lock").evidence[0]
-    assert any("waits for ShareLock on tasks" in line for line in report.check("locks").evidence)
+    assert any("waits for ShareUpdateExclusiveLock on tasks" in line for line in report.check("locks").evidence)
 
 
 # read-only, passwords, exit codes, languages ----------------------------------------------------------------------

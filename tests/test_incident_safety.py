@@ -133,3 +133,17 @@ def test_multidb_is_an_honest_cannot_tell(laptop, victim, tmp_path, monkeypatch)
     assert dump_every_database(victim.url) == before
     assert "cannot tell: a multidb project" in text
 
+
+
+OTHER_RUNBOOKS = {"not-ready": {}, "multiple-heads": {}, "autogenerate-drift": {}, "permissions": {"app_role": "postgres"}}
+
+
+@pytest.mark.parametrize("name", SINGLE_DATABASE)
+def test_the_other_runbooks_without_apply_fix_write_nothing_anywhere(name, laptop, victim):
+    """A healthy target at head, the project's settings naming devdb: each runbook diagnoses and changes nothing."""
+    project, target, _ = laptop(name)
+    assert project.run("stamp", "head", url=target).returncode == 0  # healthy again: at head, version recorded
+    before = dump_every_database(victim.url)
+    for slug, parameters in OTHER_RUNBOOKS.items():
+        run_incident(NOTEBOOKS / f"{slug}.en.ipynb", target, alembic_ini=str(project.ini), **parameters)
+    assert dump_every_database(victim.url) == before

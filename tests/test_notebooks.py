@@ -79,3 +79,17 @@ def test_every_line_a_notebook_says_has_its_chinese(slug):
             and getattr(node.func, "attr", None) == "say" and node.args and isinstance(node.args[0], ast.Constant)]
     untranslated = [msgid for msgid in said if catalogue.gettext(msgid) == msgid]
     assert not untranslated, f"{slug}: no 中文 for {untranslated}"
+
+
+@pytest.mark.parametrize("slug", RUNBOOKS)
+def test_the_chinese_notebook_prints_chinese(slug):
+    """No line the catalogue translates appears in English in the zh notebook's committed outputs."""
+    catalogue = i18n.translations("zh")
+    printed = "\n".join(output.get("text", "") for cell in load(slug, "zh").cells if cell.cell_type == "code"
+                        for output in cell.outputs)
+    english = [msgid for msgid in catalogue._catalog if isinstance(msgid, str) and msgid
+               and catalogue.gettext(msgid) != msgid]
+    leading = {re.split(r"[{\n(:]", msgid)[0].strip(): catalogue.gettext(msgid) for msgid in english}
+    found = sorted(text for text, chinese in leading.items()  # identifiers both editions print are fine
+                   if len(text) >= 12 and text in printed and not chinese.startswith(text))
+    assert not found, f"{slug}.zh prints English: {found}"

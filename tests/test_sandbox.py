@@ -6,7 +6,7 @@ import sys
 
 import psycopg
 
-from scryer_runbook import sandbox
+from scryer_runbook import sandbox, server
 
 
 def exists(kind, name):
@@ -61,3 +61,17 @@ def test_an_admin_with_createdb_createrole_but_not_superuser_can_run_the_sandbox
         conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT SELECT ON TABLES TO PUBLIC')
     box.close()
     assert not exists("role", owner) and not exists("db", url.rsplit("/", 1)[1])
+
+
+def test_an_incident_run_stops_the_sandbox_server_it_started(head_db, monkeypatch):
+    """Incident mode's scratch work needs a sandbox server; one the notebook had to start, it stops again."""
+    from incident_support import run_incident
+
+    from scryer_runbook.notebooks import NOTEBOOKS
+
+    was_running = server.shared_server(start=False) is not None  # someone's `scryer-runbook pg start`: kept
+    monkeypatch.delenv("SCRYER_SANDBOX_URL", raising=False)
+    nb = run_incident(NOTEBOOKS / "already-exists.en.ipynb", head_db)
+    text = "\n".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", []))
+    assert ("the sandbox server this runbook started is stopped" in text) is not was_running
+    assert (server.shared_server(start=False) is not None) is was_running

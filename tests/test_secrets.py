@@ -1,7 +1,9 @@
 """No password in what the project publishes or writes: the built site, the server's log, committed files."""
 
+import os
 import re
 import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -53,3 +55,28 @@ def test_server_log_never_records_a_password():
         srv.stop()
     assert 'password authentication failed for user "logs_probe"' in log  # it is the log we think it is
     assert "s3cret" not in log
+
+
+def test_the_documented_incident_command_leaves_no_password_in_the_report(scratch, tmp_path):
+    """`papermill ... -p target_url_env DATABASE_URL` (run-a-runbook page): the report holds the variable's name,
+    never the URL's password, in its cells, its outputs or its metadata."""
+    role, password = scratch.role("report")
+    url = sandbox.as_role(scratch.database("report"), role, password)
+    report = tmp_path / "report.ipynb"
+    env = {**os.environ, "DATABASE_URL": url}
+    done = subprocess.run([sys.executable, "-m", "papermill", str(REPO_ROOT / "notebooks" / "not-ready.en.ipynb"),
+                           str(report), "-p", "target_url_env", "DATABASE_URL"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = report.read_text()
+    assert "nothing to fix" in text and password not in text and not URL_PASSWORD.search(text)
+
+
+def test_a_target_url_with_a_password_is_refused_in_one_line():
+    from scryer_runbook.problems import ProblemError
+    from scryer_runbook.runbook import Runbook
+
+    with pytest.raises(ProblemError) as refused:
+        Runbook("not-ready", "postgresql://app:hunter2@db.internal/app")
+    line = str(refused.value)
+    assert "target_url_env" in line and "hunter2" not in line and "\n" not in line

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import os
 import shutil
+import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import pytest
 
-from scryer_runbook import project, scenarios, urls
+from scryer_runbook import project, scenarios, server, urls
 from site_support import (DOCS, LANGUAGES, REPO_ROOT, RUNBOOKS, code_blocks, error_texts, page_sources,
                           session_build, url_prefix)
 
@@ -438,6 +440,115 @@ def test_commands_name_revisions_that_exist():
     assert "alembic downgrade 003_add_tasks_table" in downgrade and "002_add_tasks_table" in downgrade
 
 
+# --- the shell commands of the pages, as written, on a real server ------------------------------------------------
+
+
+def client_bin() -> str:
+    """The folder of psql and pg_dump: on PATH, else next to the server binaries the tests use."""
+    found = shutil.which("psql")
+    return str(Path(found).parent) if found else str(server.find_bindir())
+
+
+def shell(line: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
+    """One line of a page's bash block, run by bash as a reader would: `alembic` and psql on PATH, the project's
+    alembic.ini found through ALEMBIC_CONFIG (the reader is in the project folder; the files go to ``cwd``)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{client_bin()}:{os.environ['PATH']}",
+           "ALEMBIC_CONFIG": str(REPO_ROOT / "alembic.ini")}
+    env.pop("DATABASE_URL", None)
+    if url:
+        env["DATABASE_URL"] = url
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def bash_lines(page: str, containing: str) -> list[str]:
+    """The lines (annotation markers removed) of the bash block on ``page`` that contains ``containing``; the same
+    in both languages."""
+    blocks = {lang: next(body for info, body in code_blocks((DOCS / f"{page}.{lang}.md").read_text(encoding="utf-8"))
+                         if info.split()[:1] == ["bash"] and containing in body) for lang in LANGUAGES}
+    assert blocks["zh"] == blocks["en"]
+    return [re.sub(r"\s+#\s*\(\d+\)!?\s*$", "", line) for line in blocks["zh"].splitlines()]
+
+
+def asyncpg_form(url: str) -> str:
+    """The setup page's recommended `postgresql+asyncpg://` form of a URL."""
+    return urls.parse(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def test_offline_sql_from_the_page_applies_to_a_database_at_that_revision(scratch, tmp_path):
+    """run-migrations' "run it by hand" commands, exactly as shown: a database at 002 gets the SQL from 002 to
+    head, psql runs it, and the database is at head with nothing left to generate. The range matters: the SQL of a
+    bare `alembic upgrade head --sql` starts at base and fails on the first table that exists."""
+    current, render, apply = bash_lines("run-migrations", ":head --sql")
+    assert (current, render) == ("alembic current", "alembic upgrade <current>:head --sql > upgrade.sql")
+    url = scratch.database("offline")
+    project.alembic("upgrade", "002_add_users_table", url=url, check=True)
+    printed = shell(current, tmp_path, asyncpg_form(url))
+    [revision] = re.findall(r"^(\w+)(?: \(head\))?$", printed.stdout, re.M)
+    assert revision == "002_add_users_table", printed.stdout + printed.stderr
+
+    rendered = shell(render.replace("<current>", revision), tmp_path)  # offline: no DATABASE_URL needed
+    assert rendered.returncode == 0, rendered.stderr
+    applied = shell(apply, tmp_path, asyncpg_form(url))
+    assert applied.returncode == 0, applied.stderr
+    assert query(url, "SELECT version_num FROM alembic_version") == [("004_index_tasks_created_at",)]
+    alembic_ok("check", url=url, project_dir=REPO_ROOT)
+
+    from_base = scratch.database("offline_from_base")  # the guide's command on the same kind of database
+    project.alembic("upgrade", "002_add_users_table", url=from_base, check=True)
+    assert shell("alembic upgrade head --sql > upgrade.sql", tmp_path).returncode == 0
+    failed = shell(apply, tmp_path, asyncpg_form(from_base))
+    assert failed.returncode != 0 and 'relation "alembic_version" already exists' in failed.stderr, failed.stderr
+    assert query(from_base, "SELECT version_num FROM alembic_version") == [("002_add_users_table",)]
+
+
+def test_the_backup_command_works_with_the_setup_pages_asyncpg_url(head_db, scratch, tmp_path):
+    """Best practices' pg_dump line, as written, with DATABASE_URL in the `postgresql+asyncpg://` form the setup page
+    recommends: the dump restores into an empty database. (`pg_dump "$DATABASE_URL"` took it for a database name.)"""
+    [dump] = [line for line in bash_lines("best-practices", "pg_dump") if line.startswith("pg_dump")]
+    query(head_db, "INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.org', true)")
+    done = shell(dump, tmp_path, asyncpg_form(head_db))
+    assert done.returncode == 0, done.stderr
+    [file] = re.findall(r"--file=(\S+)", dump)
+    restored = scratch.database("restored")
+    done = shell(f'pg_restore --no-owner --dbname="$DATABASE_URL" {file}', tmp_path, restored)
+    assert done.returncode == 0, done.stderr
+    assert query(restored, "SELECT username FROM users") == [("ada",)]
+
+
+APP_DOWN = {"zh": "应用在部署后宕机", "en": "The app is down after a deploy"}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_app_down_page_is_in_the_nav_and_leads_to_every_runbook(site, lang):
+    """The incident page without Jupyter: under 故障排查 in both languages, linking every runbook, the stop-the-
+    bleeding steps (SKIP_MIGRATION, which docker/entrypoint.sh honours) and the unknown-revision section."""
+    page = site / url_prefix(lang) / "troubleshooting" / "app-down" / "index.html"
+    html = page.read_text(encoding="utf-8")
+    nav = [a.get("href") for tag, a in parse(site / url_prefix(lang) / "troubleshooting" / "index.html").tags
+           if tag == "a" and "md-nav__link" in a.get("class", "")]
+    assert "app-down/" in nav, nav
+    assert APP_DOWN[lang] in html
+    hrefs = {a["href"] for tag, a in parse(page).tags if tag == "a" and "href" in a}
+    assert {f"../../runbooks/{slug}/" for slug in RUNBOOKS} <= hrefs, hrefs
+    assert "../#unknown-revision" in hrefs and "../../run-migrations/#limits" in hrefs
+    import html as htmllib
+    assert "SKIP_MIGRATION=true docker compose up -d scryer-dev" in htmllib.unescape(re.sub(r"<[^>]+>", "", html))
+    assert '"${SKIP_MIGRATION,,}" = true' in (REPO_ROOT / "docker" / "entrypoint.sh").read_text()
+
+
+def test_the_app_down_page_s_lock_query_shows_who_holds_the_migration_lock(head_db):
+    """The page's psql query, as written, on a real database: the session holding the migration lock is listed."""
+    for lang in LANGUAGES:
+        [statement] = [body for info, body in code_blocks((DOCS / "troubleshooting" / f"app-down.{lang}.md")
+                                                          .read_text(encoding="utf-8")) if info == "sql"]
+        with psycopg.connect(head_db, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(hashtext('scryer:alembic'))")
+            listed = [row[0] for row in query(head_db, statement)]
+            assert holder.info.backend_pid in listed, listed
+        assert query(head_db, statement) == []
+
+
 # --- the example migrations on the best-practices page run ---------------------------------------------------------
 
 EXAMPLES = DOCS / "examples"
@@ -480,6 +591,12 @@ def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_h
     engine.dispose()
     alembic_ok("upgrade", "head", url=existing, project_dir=copy)
     alembic_ok("check", url=existing, project_dir=copy)
+    # downgrade() drops only what upgrade() created: the users table that was there before stays, with its rows.
+    query(existing, "INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.org', true)")
+    alembic_ok("downgrade", "base", url=existing, project_dir=copy)
+    assert query(existing, "SELECT username FROM public.users") == [("ada",)]
+    alembic_ok("downgrade", "base", url=empty, project_dir=copy)
+    assert query(empty, "SELECT to_regclass('public.users')") == [(None,)]
 
     other_schema = scratch.database("idem_legacy")  # only legacy.users: the guide's pg_tables test says "exists"
     query(other_schema, "CREATE SCHEMA legacy; CREATE TABLE legacy.users (id int)")
@@ -568,7 +685,7 @@ def test_grants_on_the_troubleshooting_page_are_the_compose_init_script_s():
         section = re.search(r"^## .*\{#permissions\}.*?(?=^## )", page, re.M | re.S)[0]
         blocks = [body for info, body in code_blocks(section) if info == "sql"]
         statements = [" ".join(s.split()) for s in " ".join(blocks).split(";") if s.strip()]
-        assert len(statements) == 5
+        assert len(statements) == 6
         for statement in statements:
             assert statement + ";" in script, f"{statement!r} is not in docker/initdb/10-scryer-roles.sh"
 
@@ -599,7 +716,7 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     ran: set[str] = set()
 
     def run(command: str, url: str | None, expect_ok: bool = True, project_dir=copy, **placeholders) -> str:
-        line = command
+        line = re.sub(r"\s+>\s+\S+$", "", command)  # the output file of `... --sql > upgrade.sql`
         for placeholder, value in placeholders.items():
             line = line.replace(f"<{placeholder}>", value)
         result = project.alembic(*shlex.split(line)[1:], url=url, project=project_dir)
@@ -610,6 +727,8 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     url = scratch.database("commands")
     run("alembic upgrade head --sql", None)
     run("alembic upgrade <revision_id>", url, revision_id="003_add_tasks_table")
+    assert "CREATE TABLE" not in run("alembic upgrade <current>:head --sql > upgrade.sql", None,
+                                     current="003_add_tasks_table")
     run("alembic upgrade head", url)
     assert "004_index_tasks_created_at (head)" in run("alembic current", url)
     run("alembic history", url)

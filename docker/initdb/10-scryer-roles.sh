@@ -2,7 +2,8 @@
 # Least-privilege roles for Scryer. The postgres image runs this once, on an empty data volume
 # (docker-compose.yml mounts docker/initdb/ into /docker-entrypoint-initdb.d/); passwords come from .env.
 #   scryer      owns the database and every schema object: Alembic migrates as this role
-#   scryer_app  the app: reads and writes rows of scryer's tables, nothing else (no CREATE, ALTER, DROP)
+#   scryer_app  the app: reads and writes rows of scryer's tables, nothing else (no CREATE, ALTER, DROP); it only
+#               reads alembic_version (/health compares it with the app's head): only migrations move the version
 set -euo pipefail
 : "${SCRYER_OWNER_PASSWORD:?}" "${SCRYER_APP_PASSWORD:?}"
 
@@ -29,4 +30,14 @@ ALTER DEFAULT PRIVILEGES FOR ROLE scryer IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO scryer_app;
 ALTER DEFAULT PRIVILEGES FOR ROLE scryer IN SCHEMA public
     GRANT USAGE, SELECT ON SEQUENCES TO scryer_app;
+-- The version table, created now by its owner as Alembic would create it (Alembic keeps an existing one), so that
+-- the app's rights on it can be cut to SELECT: an app that could write it could make the next deploy skip or
+-- repeat revisions.
+SET ROLE scryer;
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+RESET ROLE;
+REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM scryer_app;
 SQL

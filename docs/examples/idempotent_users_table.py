@@ -6,7 +6,7 @@ Create Date: 2024-02-27 10:00:00.000000
 
 The site's example of an idempotent revision: alembic/versions/002_add_users_table.py with if_not_exists.
 tests/test_site.py runs it on an empty database, on one that already has public.users, and on one where only
-another schema has a users table.
+another schema has a users table, and checks that downgrade() drops only a table this revision created.
 """
 from typing import Sequence, Union
 
@@ -18,6 +18,9 @@ revision: str = "002_add_users_table"
 down_revision: Union[str, Sequence[str], None] = "001_initial"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
+
+
+MARK = "created by 002_add_users_table"
 
 
 def upgrade() -> None:
@@ -34,7 +37,26 @@ def upgrade() -> None:
         sa.UniqueConstraint('username'),
         if_not_exists=True,
     )
+    # Remember whether the line above created the table, for downgrade(): only then was the table's catalog row
+    # written by this transaction (its xmin). The mark is a comment on the primary key, which autogenerate ignores.
+    op.execute(f"""
+        DO $$
+        BEGIN
+            IF (SELECT xmin = pg_current_xact_id()::xid FROM pg_class WHERE oid = 'public.users'::regclass) THEN
+                COMMENT ON CONSTRAINT users_pkey ON public.users IS '{MARK}';
+            END IF;
+        END $$;
+    """)
 
 
 def downgrade() -> None:
-    op.drop_table('users', if_exists=True)
+    # Drop the table only if upgrade() created it: a users table that was there before stays, with its rows.
+    op.execute(f"""
+        DO $$
+        BEGIN
+            IF (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint
+                WHERE conrelid = to_regclass('public.users') AND contype = 'p') = '{MARK}' THEN
+                DROP TABLE public.users;
+            END IF;
+        END $$;
+    """)

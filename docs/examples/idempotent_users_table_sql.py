@@ -6,7 +6,8 @@ Create Date: 2024-02-27 10:00:00.000000
 
 The guide's DO block, corrected: to_regclass('public.users') asks about one schema, where
 pg_tables WHERE tablename = 'users' matches a users table in any schema and would skip creating public.users.
-tests/test_site.py runs it like idempotent_users_table.py.
+The primary key's comment records that this revision created the table, so that downgrade() leaves a table that
+was there before alone. tests/test_site.py runs it like idempotent_users_table.py.
 """
 from typing import Sequence, Union
 
@@ -19,8 +20,11 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
+MARK = "created by 002_add_users_table"
+
+
 def upgrade() -> None:
-    op.execute("""
+    op.execute(f"""
         DO $$
         BEGIN
             IF to_regclass('public.users') IS NULL THEN
@@ -33,10 +37,20 @@ def upgrade() -> None:
                     UNIQUE (email),
                     UNIQUE (username)
                 );
+                COMMENT ON CONSTRAINT users_pkey ON public.users IS '{MARK}';
             END IF;
         END $$;
     """)
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE IF EXISTS public.users")
+    # Drop the table only if upgrade() created it: a users table that was there before stays, with its rows.
+    op.execute(f"""
+        DO $$
+        BEGIN
+            IF (SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint
+                WHERE conrelid = to_regclass('public.users') AND contype = 'p') = '{MARK}' THEN
+                DROP TABLE public.users;
+            END IF;
+        END $$;
+    """)

@@ -17,6 +17,7 @@ COMMANDS = {
     "pg": ("scryer_runbook.pg_command", "start, stop or show the embedded PostgreSQL sandbox server"),
     "wait": ("scryer_runbook.wait", "wait until PostgreSQL really accepts the app's role and database"),
     "doctor": ("scryer_runbook.doctor", "read-only triage of a database and an Alembic project"),
+    "lint": ("scryer_runbook.lint", "check Alembic revisions before they merge (squawk, Alembic-aware rules)"),
     "lab": ("scryer_runbook.notebooks", "open the runbooks in JupyterLab with a sandbox server ready"),
     "regenerate-notebooks": ("scryer_runbook.notebooks", "re-run every runbook notebook and save its outputs"),
 }

@@ -80,6 +80,14 @@ def offline_chain(project: AlembicProject, scratch_url: str) -> list[tuple[str, 
     return chain
 
 
+def offline_statements(sql: str) -> list[str]:
+    """One revision's offline SQL, a statement at a time (comments left out). Alembic ends every statement with ";"
+    and a blank line, and keeps blank lines out of statements. One at a time because what an autocommit_block()
+    renders (CREATE INDEX CONCURRENTLY) refuses to run in the implicit transaction of a multi-statement query."""
+    pieces = (piece.strip() for piece in sql.split(";\n\n"))
+    return [piece for piece in pieces if re.sub(r"^--.*$", "", piece, flags=re.M).strip()]
+
+
 def matching_revision(url: str, sandbox, project: AlembicProject, version_table: str = "alembic_version",
                       version_schema: str | None = None) -> Match:
     """Replay the chain in a scratch database of ``sandbox`` and compare with the live schema at ``url`` (read)."""
@@ -99,7 +107,8 @@ def matching_revision(url: str, sandbox, project: AlembicProject, version_table:
                 version_schema)))
         for revision, sql in chain:
             try:
-                conn.execute(sql.encode())
+                for statement in offline_statements(sql):
+                    conn.execute(statement.encode())
             except psycopg.Error as error:
                 reason = f"revision {revision}'s offline SQL failed in the sandbox: {problems.first_line(error)}"
                 return _answer(matches, checked, None if matches else reason)

@@ -53,8 +53,9 @@ def next_revision_id(script: ScriptDirectory, message: str) -> str | None:
     return f"{int(latest) + 1:0{len(latest)}d}_{words}"[:32]
 
 
-def single_head_test(project: Path = REPO_ROOT) -> str | None:
-    """pytest-alembic's ``test_single_head_revision`` (run by tests/test_migrations.py) on a project's scripts.
+def single_head_test(project=REPO_ROOT) -> str | None:
+    """pytest-alembic's ``test_single_head_revision`` (run by tests/test_migrations.py) on a project's scripts
+    (``project``: an ``AlembicProject``, or a folder holding alembic.ini).
 
     Returns None when it passes, else its failure text. It reads the scripts only: no database is needed.
     """
@@ -63,8 +64,11 @@ def single_head_test(project: Path = REPO_ROOT) -> str | None:
     from pytest_alembic.plugin.error import AlembicTestFailure  # noqa: PLC0415
     from pytest_alembic.tests import test_single_head_revision  # noqa: PLC0415
 
-    ini = Path(project) / "alembic.ini" if Path(project).is_dir() else Path(project)  # a folder or its alembic.ini
-    with runner(TestConfig(config_options={"file": str(ini)})) as alembic_runner:
+    if hasattr(project, "config"):  # an AlembicProject: script_location resolved (relative, Flask-Migrate)
+        options = {"file": str(project.ini), "script_location": project.config().get_main_option("script_location")}
+    else:  # a folder holding alembic.ini
+        options = {"file": str(Path(project) / "alembic.ini")}
+    with runner(TestConfig(config_options=options)) as alembic_runner:
         try:
             test_single_head_revision(alembic_runner)
         except AlembicTestFailure as failure:

@@ -20,6 +20,7 @@ def create_tables_outside_alembic(url: str) -> None:
 
     engine = create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool)
     try:
+        # scryer-lint: disable=create-all reason: reproduces the already-exists incident on a scratch database
         Base.metadata.create_all(engine)
     finally:
         engine.dispose()
