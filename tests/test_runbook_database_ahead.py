@@ -8,21 +8,21 @@ import time
 
 import psycopg
 import pytest
+from incident_support import run_incident
 from papermill.exceptions import PapermillExecutionError
 
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS
 from scryer_runbook.project import alembic, copy_project
 
-from incident_support import run_incident
-
 NOTEBOOK = NOTEBOOKS / "database-ahead.zh.ipynb"
 DEPLOYED_HEAD, NEWER = "004_index_tasks_created_at", "005_add_tasks_done"
 
 
 def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
+    return "\n".join(
+        output.get("text", "") for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs
+    )
 
 
 def state(url):
@@ -38,10 +38,14 @@ def rolled_back(empty_db, tmp_path):
     project = scenarios.release_history(copy_project(tmp_path / "scryer"))
     scenarios.migrated_by_newer_release(empty_db, project)
     with psycopg.connect(empty_db) as conn:
-        user = conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', "
-                            "'ada@example.com') RETURNING id").fetchone()[0]
-        conn.execute("INSERT INTO tasks (id, user_id, title, done) VALUES (gen_random_uuid(), %s, 'ship', true)",
-                     [user])
+        user = conn.execute(
+            "INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', "
+            "'ada@example.com') RETURNING id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO tasks (id, user_id, title, done) VALUES (gen_random_uuid(), %s, 'ship', true)",
+            [user],
+        )
     return empty_db, project
 
 
@@ -66,7 +70,9 @@ def test_revision_source_finds_the_release_that_added_the_revision(rolled_back):
     assert diagnosis.unknown_revisions([NEWER], script) == [NEWER]
     assert diagnosis.unknown_revisions([DEPLOYED_HEAD], script) == []
     source = diagnosis.revision_source(project, NEWER)
-    assert source.path == f"alembic/versions/{NEWER}.py" and "v1.5" in source.refs and "v1.4" not in source.refs
+    assert (
+        source.path == f"alembic/versions/{NEWER}.py" and "v1.5" in source.refs and "v1.4" not in source.refs
+    )
     # 004 is mentioned first by the commit that adds it, not by 005's down_revision
     assert diagnosis.revision_source(project, DEPLOYED_HEAD).refs == ["main", "v1.4", "v1.5"]
     assert diagnosis.revision_source(project, "999_nowhere") is None
@@ -84,7 +90,9 @@ def test_incident_without_apply_fix_changes_nothing_and_runs_no_alembic_command(
     before = state(url)
     text = outputs(run(url, project, lang="zh"))
     assert state(url) == before
-    assert "$ alembic" not in text  # the version comes from SQL: not even `alembic current` touches the target
+    assert (
+        "$ alembic" not in text
+    )  # the version comes from SQL: not even `alembic current` touches the target
     assert f"alembic_version 记录的版本：{NEWER}" in text and f"部署的代码中没有：{NEWER}" in text
     assert "未执行：apply_fix=False" in text
     assert f"alembic downgrade {DEPLOYED_HEAD})" in text and "git worktree add ../scryer-" in text
@@ -100,7 +108,9 @@ def test_incident_with_apply_fix_downgrades_with_the_newer_code(rolled_back):
     schema, versions, tasks = state(url)
     assert versions == [DEPLOYED_HEAD] and not any("done" in line for _, line in schema)
     assert len(tasks) == 1  # the downgrade dropped the column, not the rows
-    assert alembic("upgrade", "head", url=url, project=project).returncode == 0  # the deployed code starts again
+    assert (
+        alembic("upgrade", "head", url=url, project=project).returncode == 0
+    )  # the deployed code starts again
 
 
 def test_diagnosis_runs_to_the_end_on_a_database_that_refuses_writes(rolled_back):

@@ -7,20 +7,20 @@ the deploy's `alembic upgrade head` goes through.
 
 import psycopg
 import pytest
+from incident_support import run_incident
 
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS
 from scryer_runbook.project import alembic, copy_project
-
-from incident_support import run_incident
 
 NOTEBOOK = NOTEBOOKS / "version-too-long.zh.ipynb"
 BEFORE, LONG = "004_index_tasks_created_at", scenarios.LONG_REVISION
 
 
 def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
+    return "\n".join(
+        output.get("text", "") for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs
+    )
 
 
 def state(url):
@@ -51,7 +51,10 @@ def test_version_num_width(empty_db):
     with psycopg.connect(empty_db, autocommit=True) as conn:
         assert diagnosis.version_num_width(conn) == 32  # no table yet: Alembic will create varchar(32)
         conn.execute("CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)")
-        assert (diagnosis.version_num_width(conn), diagnosis.version_num_type(conn)) == (32, "character varying(32)")
+        assert (diagnosis.version_num_width(conn), diagnosis.version_num_type(conn)) == (
+            32,
+            "character varying(32)",
+        )
         conn.execute("ALTER TABLE alembic_version ALTER COLUMN version_num TYPE text")
         assert diagnosis.version_num_width(conn) is None
 
@@ -61,17 +64,23 @@ def test_the_long_id_fails_and_leaves_the_schema_as_it_was(failed_deploy):
     before = state(url)
     result = alembic("upgrade", "head", url=url, project=project)
     assert result.returncode == 1
-    assert ("sqlalchemy.exc.DataError: (psycopg.errors.StringDataRightTruncation) value too long for type "
-            "character varying(32)") in result.output
+    assert (
+        "sqlalchemy.exc.DataError: (psycopg.errors.StringDataRightTruncation) value too long for type "
+        "character varying(32)"
+    ) in result.output
     assert state(url) == before  # transactional DDL: 005's add_column was rolled back with the version update
     script = diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini"))
-    assert diagnosis.too_long_revisions(script, 32) == [LONG] and diagnosis.too_long_revisions(script, None) == []
+    assert (
+        diagnosis.too_long_revisions(script, 32) == [LONG]
+        and diagnosis.too_long_revisions(script, None) == []
+    )
 
 
 def test_the_widening_revision_alone_lets_an_empty_database_reach_head_and_come_back(failed_deploy, scratch):
     _, project = failed_deploy
-    scenarios.insert_widening_revision(diagnosis.scripts(diagnosis.alembic_config(
-        project / "alembic.ini")), LONG)
+    scenarios.insert_widening_revision(
+        diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini")), LONG
+    )
     fresh = scratch.database("fresh")
     assert alembic("upgrade", "head", url=fresh, project=project).returncode == 0
     assert state(fresh)[:2] == ("character varying(255)", [LONG])
@@ -101,7 +110,10 @@ def test_incident_with_apply_fix_widens_the_column_and_writes_the_revision(faile
     assert "$ alembic" not in text and "NOT applied: apply_fix=False" not in text
     assert "written into the project, NOT applied to the target" in text
     assert "fixed: version_num holds 255 characters, every revision id fits" in text
-    assert state(url)[:2] == ("character varying(255)", [BEFORE])  # widened; the revisions wait for the deploy
+    assert state(url)[:2] == (
+        "character varying(255)",
+        [BEFORE],
+    )  # widened; the revisions wait for the deploy
     assert "005_widen_version_num.py" in files(project)
     deploy = alembic("upgrade", "head", url=url, project=project)
     assert deploy.returncode == 0 and state(url)[1] == [LONG]

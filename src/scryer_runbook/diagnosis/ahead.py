@@ -18,8 +18,14 @@ __all__ = ["RevisionSource", "unknown_revisions", "revision_source", "export_com
 
 def git(project: Path | str, *args: str, env: dict | None = None) -> str:
     """``git -C project ARGS``'s output; raises ``subprocess.CalledProcessError`` (e.g. not a git checkout)."""
-    return subprocess.run(["git", "-C", str(project), *args], capture_output=True, text=True, check=True,
-                          env={**os.environ, **(env or {})}, timeout=60).stdout
+    return subprocess.run(
+        ["git", "-C", str(project), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    ).stdout
 
 
 def unknown_revisions(rows: list[str] | None, script: ScriptDirectory) -> list[str]:
@@ -65,6 +71,8 @@ def export_commit(project: Path | str, commit: str, destination: Path | str) -> 
     top = Path(git(project, "rev-parse", "--show-toplevel").strip())
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(top), "archive", commit], capture_output=True, check=True, timeout=60)
+    archive = subprocess.run(
+        ["git", "-C", str(top), "archive", commit], capture_output=True, check=True, timeout=60
+    )
     subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True, timeout=60)
     return destination / Path(project).resolve().relative_to(top.resolve())

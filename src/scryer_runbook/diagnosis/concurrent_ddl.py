@@ -24,7 +24,8 @@ class InvalidIndex:
     name: str  # schema-qualified when not on the search path
     table: str
     definition: str  # pg_get_indexdef: what to run again, CONCURRENTLY, once it is dropped
-    building: bool  # a CREATE INDEX CONCURRENTLY is building it right now: invalid until it ends; leave it alone
+    # A CREATE INDEX CONCURRENTLY is building it right now: invalid until it ends; leave it alone.
+    building: bool
 
 
 def invalid_index_details(conn) -> list[InvalidIndex]:
@@ -42,8 +43,11 @@ def invalid_index_details(conn) -> list[InvalidIndex]:
 
 
 # SQL that PostgreSQL refuses in a transaction block (ALTER TYPE ... ADD VALUE only before PostgreSQL 12).
-_NO_TRANSACTION_SQL = re.compile(r"\bCONCURRENTLY\b|^\s*VACUUM\b|\bALTER\s+TYPE\s+\S+\s+ADD\s+VALUE\b|"
-                                 r"^\s*(CREATE|DROP)\s+DATABASE\b|^\s*ALTER\s+SYSTEM\b", re.I | re.M)
+_NO_TRANSACTION_SQL = re.compile(
+    r"\bCONCURRENTLY\b|^\s*VACUUM\b|\bALTER\s+TYPE\s+\S+\s+ADD\s+VALUE\b|"
+    r"^\s*(CREATE|DROP)\s+DATABASE\b|^\s*ALTER\s+SYSTEM\b",
+    re.I | re.M,
+)
 
 
 @dataclass
@@ -62,16 +66,24 @@ def outside_autocommit_block(script: ScriptDirectory) -> list[NeedsAutocommit]:
         source = Path(revision.path).read_text()
         for function in ast.parse(source).body:
             if isinstance(function, ast.FunctionDef) and function.name in ("upgrade", "downgrade"):
-                found += [NeedsAutocommit(revision.revision, Path(revision.path), node.lineno,
-                                          " ".join(ast.get_source_segment(source, node).split()))
-                          for node in _calls_outside_autocommit(function) if _needs_autocommit(node)]
+                found += [
+                    NeedsAutocommit(
+                        revision.revision,
+                        Path(revision.path),
+                        node.lineno,
+                        " ".join(ast.get_source_segment(source, node).split()),
+                    )
+                    for node in _calls_outside_autocommit(function)
+                    if _needs_autocommit(node)
+                ]
     return found
 
 
 def _calls_outside_autocommit(node: ast.AST):
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.With) and any("autocommit_block" in ast.unparse(item.context_expr)
-                                               for item in child.items):
+        if isinstance(child, ast.With) and any(
+            "autocommit_block" in ast.unparse(item.context_expr) for item in child.items
+        ):
             continue
         if isinstance(child, ast.Call):
             yield child
@@ -79,9 +91,20 @@ def _calls_outside_autocommit(node: ast.AST):
 
 
 def _needs_autocommit(call: ast.Call) -> bool:
-    if any(keyword.arg == "postgresql_concurrently" and isinstance(keyword.value, ast.Constant)
-           and keyword.value.value for keyword in call.keywords):
+    if any(
+        keyword.arg == "postgresql_concurrently"
+        and isinstance(keyword.value, ast.Constant)
+        and keyword.value.value
+        for keyword in call.keywords
+    ):
         return True
-    text = [node.value for node in ast.walk(call) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
-    return isinstance(call.func, ast.Attribute) and call.func.attr == "execute" \
+    text = [
+        node.value
+        for node in ast.walk(call)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    return (
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr == "execute"
         and any(_NO_TRANSACTION_SQL.search(value) for value in text)
+    )

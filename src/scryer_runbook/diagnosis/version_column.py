@@ -15,8 +15,11 @@ ALEMBIC_VERSION_WIDTH = 32  # what Alembic's version table has unless someone wi
 
 def version_num_type(conn, table: str = "public.alembic_version") -> str | None:
     """``version_num``'s type as psql's ``\\d`` shows it (``character varying(32)``); None without the table."""
-    row = conn.execute("""SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-                          WHERE attrelid = to_regclass(%s) AND attname = 'version_num'""", [table]).fetchone()
+    row = conn.execute(
+        """SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                          WHERE attrelid = to_regclass(%s) AND attname = 'version_num'""",
+        [table],
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -24,8 +27,11 @@ def version_num_width(conn, table: str = "public.alembic_version") -> int | None
     """The length limit of ``version_num``; None when it has none (``text``, ``varchar`` without a length).
 
     Without a version table yet, Alembic's own width: that is the column the next upgrade creates."""
-    row = conn.execute("""SELECT CASE WHEN atttypmod > 4 THEN atttypmod - 4 END FROM pg_attribute
-                          WHERE attrelid = to_regclass(%s) AND attname = 'version_num'""", [table]).fetchone()
+    row = conn.execute(
+        """SELECT CASE WHEN atttypmod > 4 THEN atttypmod - 4 END FROM pg_attribute
+                          WHERE attrelid = to_regclass(%s) AND attname = 'version_num'""",
+        [table],
+    ).fetchone()
     return row[0] if row else ALEMBIC_VERSION_WIDTH
 
 

@@ -1,21 +1,26 @@
 """Reproduce steps for the concurrent-index runbook: a concurrent index build inside a revision's transaction, then,
-once moved into ``autocommit_block()``, a build cancelled behind a writer's open transaction (an INVALID index)."""
+once moved into ``autocommit_block()``, a build cancelled behind a writer's open transaction (an INVALID index)
+and retried by env.py onto it."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from pathlib import Path
-from unittest import mock
 
 import psycopg
 
 from scryer_runbook.project import AlembicProject, Result, alembic
 from scryer_runbook.scenarios.database_ahead import FIXTURES, upgrade_in_process
 
-__all__ = ["INDEX", "add_concurrent_index_revision", "use_autocommit_block", "writer_transaction",
-           "build_behind_a_writer", "vacuum_in_a_transaction"]
+__all__ = [
+    "INDEX",
+    "add_concurrent_index_revision",
+    "use_autocommit_block",
+    "writer_transaction",
+    "build_behind_a_writer",
+    "vacuum_in_a_transaction",
+]
 
 INDEX = "ix_tasks_title"
 
@@ -46,10 +51,11 @@ def writer_transaction(url: str):
             conn.rollback()
 
 
-def build_behind_a_writer(url: str, project: Path | AlembicProject, lock_timeout: str = "1s") -> Result:
-    """`alembic upgrade head` while a writer's transaction is open: the concurrent build waits for it, env.py's
-    lock_timeout (MIGRATION_LOCK_TIMEOUT, 10s by default, shortened here) cancels it, the index stays INVALID."""
-    with writer_transaction(url), mock.patch.dict(os.environ, {"MIGRATION_LOCK_TIMEOUT": lock_timeout}):
+def build_behind_a_writer(url: str, project: Path | AlembicProject) -> Result:
+    """`alembic upgrade head` while a writer's transaction is open: the concurrent build waits for it until env.py's
+    short lock_timeout cancels it, leaving the index INVALID; env.py's lock retries then run the revision again,
+    and the retry fails on the invalid index's name."""
+    with writer_transaction(url):
         return alembic("upgrade", "head", url=url, project=project)
 
 

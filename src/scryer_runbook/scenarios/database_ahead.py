@@ -1,8 +1,8 @@
 """Reproduce steps for the database-ahead runbook: a release migrated the database, then its image was rolled back.
 
 The project copy's history becomes a small git repository, as in real life: tag ``v1.4`` is the code deployed
-again after the rollback (head ``004_index_tasks_created_at``); tag ``v1.5`` adds ``005_add_tasks_done`` (the fixture file under
-``projects/database-ahead``). The database was migrated by v1.5.
+again after the rollback (head ``004_index_tasks_created_at``); tag ``v1.5`` adds ``005_add_tasks_done`` (the
+fixture file under ``projects/database-ahead``). The database was migrated by v1.5.
 """
 
 from __future__ import annotations
@@ -11,23 +11,34 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import create_engine, pool
 
+from alembic import command
 from scryer_runbook import urls
 from scryer_runbook.diagnosis.ahead import export_commit, git
 from scryer_runbook.diagnosis.core import alembic_config
 
-__all__ = ["DEPLOYED_RELEASE", "NEWER_RELEASE", "release_history", "migrated_by_newer_release",
-           "upgrade_in_process"]
+__all__ = [
+    "DEPLOYED_RELEASE",
+    "NEWER_RELEASE",
+    "release_history",
+    "migrated_by_newer_release",
+    "upgrade_in_process",
+]
 
 FIXTURES = Path(__file__).parent / "projects"
 DEPLOYED_RELEASE, NEWER_RELEASE = "v1.4", "v1.5"
 # A fixed author, date and config: the commit ids, and so the notebook's output, are the same on every run.
-_GIT_ENV = {"GIT_AUTHOR_NAME": "Scryer release", "GIT_AUTHOR_EMAIL": "release@scryer.invalid",
-            "GIT_COMMITTER_NAME": "Scryer release", "GIT_COMMITTER_EMAIL": "release@scryer.invalid",
-            "GIT_AUTHOR_DATE": "2024-04-02T10:00:00Z", "GIT_COMMITTER_DATE": "2024-04-02T10:00:00Z",
-            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Scryer release",
+    "GIT_AUTHOR_EMAIL": "release@scryer.invalid",
+    "GIT_COMMITTER_NAME": "Scryer release",
+    "GIT_COMMITTER_EMAIL": "release@scryer.invalid",
+    "GIT_AUTHOR_DATE": "2024-04-02T10:00:00Z",
+    "GIT_COMMITTER_DATE": "2024-04-02T10:00:00Z",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def _release(project: Path, tag: str, message: str) -> None:

@@ -60,8 +60,10 @@ def widening_revision(long_revision: str, script: ScriptDirectory, width: int = 
     Its id reuses the long revision's number (``005_widen_version_num``) and fits 32 characters itself."""
     parent = script.get_revision(long_revision).down_revision
     if not isinstance(parent, str):
-        raise ValueError(f"{long_revision} has {'no parent' if parent is None else 'several parents'}: "
-                         "put the widening revision before it by hand")
+        raise ValueError(
+            f"{long_revision} has {'no parent' if parent is None else 'several parents'}: "
+            "put the widening revision before it by hand"
+        )
     number = re.match(r"\d+_", long_revision)
     revision = f"{number[0] if number else ''}widen_version_num"
     return revision, parent, _WIDENING.format(revision=revision, parent=parent, width=width)
@@ -75,7 +77,7 @@ def insert_widening_revision(script: ScriptDirectory, long_revision: str, width:
     source = long_file.read_text()
     assignment = re.compile(rf"^(down_revision\b[^=\n]*=\s*)(['\"]){re.escape(parent)}\2", re.M)
     if not assignment.search(source):
-        raise ValueError(f"no `down_revision = \"{parent}\"` line in {long_file.name}")
+        raise ValueError(f'no `down_revision = "{parent}"` line in {long_file.name}')
     path = Path(script.versions) / f"{revision}.py"
     path.write_text(text)
     source = re.sub(rf"^Revises: {re.escape(parent)}$", f"Revises: {revision}", source, count=1, flags=re.M)
