@@ -522,7 +522,7 @@ APP_DOWN = {"zh": "应用在部署后宕机", "en": "The app is down after a dep
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_app_down_page_is_in_the_nav_and_leads_to_every_runbook(site, lang):
     """The incident page without Jupyter: under 故障排查 in both languages, linking every runbook, the stop-the-
-    bleeding steps (SKIP_MIGRATION, which docker/entrypoint.sh honours) and the unknown-revision section."""
+    bleeding steps (SKIP_MIGRATION, which docker/entrypoint.sh honours) and the database-ahead section."""
     page = site / url_prefix(lang) / "troubleshooting" / "app-down" / "index.html"
     html = page.read_text(encoding="utf-8")
     nav = [a.get("href") for tag, a in parse(site / url_prefix(lang) / "troubleshooting" / "index.html").tags
@@ -531,7 +531,7 @@ def test_the_app_down_page_is_in_the_nav_and_leads_to_every_runbook(site, lang):
     assert APP_DOWN[lang] in html
     hrefs = {a["href"] for tag, a in parse(page).tags if tag == "a" and "href" in a}
     assert {f"../../runbooks/{slug}/" for slug in RUNBOOKS} <= hrefs, hrefs
-    assert "../#unknown-revision" in hrefs and "../../run-migrations/#limits" in hrefs
+    assert "../#database-ahead" in hrefs and "../../run-migrations/#limits" in hrefs
     import html as htmllib
     assert "SKIP_MIGRATION=true docker compose up -d scryer-dev" in htmllib.unescape(re.sub(r"<[^>]+>", "", html))
     assert '"${SKIP_MIGRATION,,}" = true' in (REPO_ROOT / "docker" / "entrypoint.sh").read_text()
