@@ -11,10 +11,17 @@ Section boosts: Material boosts whole pages only (``search.boost`` in the front 
 ``## Title {#anchor data-search-boost="10"}`` boosts its own section, so that a pasted error message lands on the
 section that quotes and explains it (the troubleshooting index's "symptoms" sections), and not on a long page that
 merely contains the same common words.
+
+Chinese lines quoted in code (a Chinese-locale server's errors) are indexed a second time the way a pasted copy is
+parsed. jieba segments the index; the browser splits a query's Chinese runs into words the index knows and then
+turns a quoted word into a required term, glued to the next word when no space follows
+(``访问数据库"scryer"的权限不够`` → ``+scryer的*``). Lunr finds a required wildcard term only when the index holds
+it exactly, so each quoted word is also indexed glued to every start of the Chinese text that follows it.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import posixpath
 import re
@@ -27,7 +34,20 @@ from mkdocs.plugins import event_priority
 _ANNOTATION = re.compile(r"[ \t]*(?:#|--|//)[ \t]*\(\d+\)!?(?=\n|<|$)")
 _HEADING = re.compile(r"<h[1-6]\b[^>]*>")
 _SECTION_BOOSTS: dict[str, float] = {}  # location ("en/troubleshooting/#not-ready-symptoms") -> boost
+_CODE = re.compile(r"<code>(.*?)</code>", re.S)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_QUOTED = re.compile(r'"([^"\s]+)"')
+_GLUED = re.compile(r'"([^"\s]+)"([\u4e00-\u9fff]+)')
 _CONFIG = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</script>)', re.S)
+
+
+def _as_pasted(text: str) -> str:
+    """The Chinese lines in ``text``'s code, unsegmented, also with each quoted word as Material's query parser
+    leaves it (the quotes become a space before the word, none after), and the glued terms."""
+    lines = [html.unescape(line.replace("\u200b", "")) for code in _CODE.findall(text) for line in code.splitlines()
+             if _CJK.search(line)]
+    glued = [word + run[:end] for line in lines for word, run in _GLUED.findall(line) for end in range(1, len(run) + 1)]
+    return " ".join(lines + [_QUOTED.sub(r" \1", line) for line in lines if '"' in line] + glued)
 
 
 def _languages(config) -> tuple[str | None, list[str]]:
@@ -88,6 +108,9 @@ def on_post_build(config):
             continue
         seen[doc["location"]] = doc
         doc["text"] = _ANNOTATION.sub("", doc["text"])
+        pasted = _as_pasted(doc["text"])
+        if pasted:
+            doc["text"] += f" {pasted}"
         if doc["location"] in _SECTION_BOOSTS:
             doc["boost"] = doc.get("boost", 1) * _SECTION_BOOSTS[doc["location"]]
         first = doc["location"].split("/", 1)[0]

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from scryer_runbook import project, sandbox, server
+from scryer_runbook import diagnosis, project, sandbox, server
 
 
 def pytest_configure(config):
@@ -24,6 +24,32 @@ def pytest_configure(config):
         os.environ["DATABASE_URL"] = config._embedded_server.url
     # Incident-mode runbooks keep scratch work off DATABASE_URL unless told; in tests the target is a sandbox too.
     os.environ.setdefault("SCRYER_SANDBOX_URL", os.environ["DATABASE_URL"])
+
+
+# Tests that look at the built site (or the browser's visit of it) wait for one build per session: they all
+# run on one xdist worker (`--dist loadgroup`), so no other worker sits blocked on the build or the browser.
+SITE_FIXTURES = {"site", "build", "seen"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what is slow without a decorator on each item: nbmake's notebook runs and tests of the built site.
+    Drop nbmake's run of a notebook that a selected test already executes in sandbox mode (marker
+    ``sandbox_run``): one run serves both, and papermill fails on a cell error just as nbmake does."""
+    covered = {mark.args[0] for item in items for mark in item.iter_markers("sandbox_run")}
+    kept, dropped = [], []
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+            if item.path.name in covered:
+                dropped.append(item)
+                continue
+        if SITE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("site"))
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -68,3 +94,18 @@ def head_template():
 def head_db(scratch, head_template):
     """The URL of a new database at head (CREATE DATABASE ... TEMPLATE: milliseconds, not an Alembic run)."""
     return scratch.database("head", template=head_template)
+
+
+# --- helpers the runbook tests share ------------------------------------------------------------------------
+
+
+def outputs(nb) -> str:
+    """Everything an executed notebook's code cells printed, in order (streams arrive in arbitrary chunks)."""
+    return "".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for output in cell.get("outputs", []))
+
+
+def schema_and_versions(url: str):
+    """What a migration changes: the schema and the version rows."""
+    with diagnosis.connect(url) as conn:
+        return diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn)

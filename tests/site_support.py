@@ -38,7 +38,9 @@ class Build:
 
 def build_site(site_dir: Path) -> Build:
     """`mkdocs build --strict` of this repository into ``site_dir`` (never into ./site)."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    # Served at the root of 127.0.0.1 (serve() below), as `make serve` does: links relative to the root.
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "SCRYER_SITE_URL": "http://127.0.0.1:8000/"}
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
                            str(REPO_ROOT / "mkdocs.yml"), "--site-dir", str(site_dir)],
@@ -107,6 +109,15 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
     return [(m["info"].strip(), m["body"]) for m in FENCE.finditer(markdown)]
 
 
+INCLUDE = re.compile(r'^--8<-- "(?P<path>[^"]+)"$', re.M)
+
+
+def included(block: str) -> str:
+    """A code block with its pymdownx.snippets includes (``--8<-- "file"``) replaced by the files' text, as the built
+    page shows it."""
+    return INCLUDE.sub(lambda match: (REPO_ROOT / match["path"]).read_text(encoding="utf-8").rstrip("\n"), block)
+
+
 def error_texts(lang: str = "zh") -> dict[str, list[str]]:
     """Troubleshooting index: section id -> the error lines quoted in its ```text blocks."""
     markdown = (DOCS / "troubleshooting" / f"index.{lang}.md").read_text(encoding="utf-8")
@@ -115,7 +126,7 @@ def error_texts(lang: str = "zh") -> dict[str, list[str]]:
     for match, following in zip(starts, [*starts[1:], None]):
         body = markdown[match.end():following.start() if following else len(markdown)]
         lines = [line for info, block in code_blocks(body) if info.split()[:1] == ["text"]
-                 for line in block.splitlines() if line.strip()]
+                 for line in included(block).splitlines() if line.strip()]
         if lines:
             sections[match["id"]] = lines
     return sections

@@ -9,6 +9,7 @@ Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -19,6 +20,7 @@ from site_support import (CHROMIUM, CHROMIUM_ARGS, LANGUAGES, REPO_ROOT, error_t
                           session_build, shared_dir, url_prefix)
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 PLACEHOLDER = {"zh": "键入以开始搜索", "en": "Type to start searching"}
 SITE_NAME = {"zh": "Scryer 数据库迁移手册", "en": "Scryer migration runbooks"}
 DEEP_PAGES = ["troubleshooting/run-a-runbook/", "runbooks/permissions/"]
@@ -203,6 +205,17 @@ def test_search_puts_the_right_page_in_the_top_three_for_every_error_text(seen, 
     (ARTIFACTS / f"search-ranks-{lang}.json").write_text(json.dumps(ranks, ensure_ascii=False, indent=1))
     assert len(ranks) >= 20
     assert not misses, misses
+
+
+def test_a_chinese_servers_errors_find_their_section_first(seen):
+    """Lines a server with lc_messages = 'zh_CN.UTF-8' prints (docs/snippets/server-errors.zh/, captured from a
+    real one), pasted into the 中文 search: the right runbook or troubleshooting section is the first result."""
+    chinese = {slug: [text for text in texts if CJK.search(text)] for slug, texts in error_texts("zh").items()}
+    assert sum(map(len, chinese.values())) >= 10, chinese
+    wrong = {text: seen["search"]["zh"][slug][text][:2] for slug, texts in chinese.items() for text in texts
+             if rank(seen["search"]["zh"][slug][text], "zh", slug) != 1}
+    assert not wrong, wrong
+    assert '致命错误:  数据库 "scryer" 不存在' in chinese["not-ready"]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

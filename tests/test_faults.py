@@ -13,6 +13,8 @@ import pytest
 
 from scryer_runbook import diagnosis, project, sandbox
 
+pytestmark = pytest.mark.slow  # a migration killed midway, a notebook failing midway
+
 SLOW_REVISION = '''"""slow: adds a column, then takes its time"""
 import os
 from alembic import op

@@ -48,12 +48,11 @@ EXPECTED = [
     ("migrations/versions/r10_second_head.py", "down_revision = ", "multiple-heads"),
 ]
 
-# The project's own chain. Today 004_index_tasks_created_at builds a plain CREATE INDEX on a table 003
-# created, so the linter flags exactly that. When 004 moves to CREATE INDEX CONCURRENTLY in an autocommit
-# block (the production-safety issue), empty this list: the chain then lints clean.
-PROJECT_EXPECTED = [
-    ("alembic/versions/004_index_tasks_created_at.py", "op.create_index(", "index-not-concurrent"),
-]
+# The project's own chain: what the linter may report on it, as (file, text on the flagged line, rule).
+# 004_index_tasks_created_at built a plain CREATE INDEX on a table 003 created, flagged by index-not-concurrent
+# until it moved to CREATE INDEX CONCURRENTLY in an autocommit block; the chain now lints clean. A revision
+# added with a finding it has to keep (with its disable comment and reason) is listed here.
+PROJECT_EXPECTED: list[tuple[str, str, str]] = []
 
 
 def line_of(path: Path, text: str) -> int:

@@ -73,6 +73,7 @@ def test_unreachable():
     assert "Network is unreachable" in message and kind == "unreachable"
 
 
+@pytest.mark.slow  # a server in each state
 @pytest.mark.parametrize("kind", sorted(scenarios.NOT_ACCEPTING_STATES))
 def test_server_up_but_not_accepting(kind):
     with scenarios.server_in_state(kind) as url:
@@ -82,8 +83,8 @@ def test_server_up_but_not_accepting(kind):
 
 
 def test_password(scratch):
-    url = scenarios.wrong_password_url(scratch, scratch.database("pw"))
-    problem, message = explained(url)
+    with scenarios.wrong_password_url(scratch, scratch.database("pw")) as url:
+        problem, message = explained(url)
     role = urls.parse(url).username
     assert f'FATAL:  password authentication failed for user "{role}"' in message
     assert problem.kind == "password" and role in problem.summary

@@ -7,31 +7,15 @@ diagnosis runs to the end on a database that refuses every write.
 
 import psycopg
 import pytest
+from conftest import outputs, schema_and_versions
+from incident_support import run_incident
 
 from scryer_runbook import diagnosis, scenarios
-from scryer_runbook.notebooks import NOTEBOOKS, execute
+from scryer_runbook.notebooks import NOTEBOOKS
 from scryer_runbook.project import Result, alembic
-
-from incident_support import run_incident
 
 NOTEBOOK = NOTEBOOKS / "already-exists.en.ipynb"
 HEAD = "004_index_tasks_created_at"
-
-
-def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
-
-
-def state(url):
-    with diagnosis.connect(url) as conn:
-        return diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn)
-
-
-def head_schema(scratch):
-    url = scratch.database("head")
-    alembic("upgrade", "head", url=url, check=True)
-    return state(url)[0]
 
 
 # helpers ----------------------------------------------------------------------------------------------------------
@@ -67,7 +51,8 @@ def test_terse_makes_object_addresses_stable():
 
 
 @pytest.mark.parametrize("broken", ["create_all", "partial_003"])
-def test_incident_with_apply_fix_heals_the_target(broken, empty_db, scratch):
+@pytest.mark.slow  # runs the notebook
+def test_incident_with_apply_fix_heals_the_target(broken, empty_db, head_db):
     if broken == "create_all":
         scenarios.create_tables_outside_alembic(empty_db)
         alembic("upgrade", "head", url=empty_db)  # the failed deploy: leaves 001_initial recorded
@@ -80,17 +65,18 @@ def test_incident_with_apply_fix_heals_the_target(broken, empty_db, scratch):
     assert f"the live schema matches: {expected_stamp}" in text
     assert f"$ alembic stamp {expected_stamp}" in text and "NOT applied" not in text
     assert "healed: the database is at head" in text
-    schema, versions = state(empty_db)
-    assert versions == [HEAD] and schema == head_schema(scratch)
+    schema, versions = schema_and_versions(empty_db)
+    assert versions == [HEAD] and schema == schema_and_versions(head_db)[0]
     assert alembic("check", url=empty_db).returncode == 0
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empty_db):
     scenarios.schema_at_revision_without_version(empty_db, "002_add_users_table")
-    before = state(empty_db)
+    before = schema_and_versions(empty_db)
     nb = run_incident(NOTEBOOK, empty_db)
     text = outputs(nb)
-    assert state(empty_db) == before
+    assert schema_and_versions(empty_db) == before
     assert "NOT applied: apply_fix=False" in text
     assert "    alembic stamp 002_add_users_table\n    alembic upgrade head" in text
     assert "alembic stamp head" not in text  # the guide's advice is never what it tells you to run
@@ -99,6 +85,7 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empt
     assert "cannot execute CREATE TABLE in a read-only transaction" in text
 
 
+@pytest.mark.slow  # runs the notebook
 def test_diagnosis_runs_to_the_end_on_a_database_that_refuses_writes(empty_db):
     """Every step the notebook takes on the target without apply_fix is a read: a read-only database does not mind."""
     scenarios.create_tables_outside_alembic(empty_db)

@@ -5,17 +5,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
-from scryer_runbook import diagnosis, notebooks, scenarios
-from scryer_runbook.project import REPO_ROOT, alembic, copy_project
-
+from conftest import outputs
 from incident_support import run_incident
 
+from scryer_runbook import diagnosis, scenarios
+from scryer_runbook.project import REPO_ROOT, alembic, copy_project
+
 NOTEBOOK = REPO_ROOT / "notebooks" / "autogenerate-drift.en.ipynb"
-
-
-def output_text(nb) -> str:
-    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", []))
 
 
 def project_files(project: Path) -> list[Path]:
@@ -40,6 +36,7 @@ def run(url: str, project: Path, **parameters):
     return run_incident(NOTEBOOK, url, alembic_ini=str(project / "alembic.ini"), **parameters)
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_with_apply_fix_writes_a_safe_revision_and_leaves_the_target_to_the_deploy(at_head):
     """The generated revision goes into the project and is shown; the target is not upgraded (it would record a
     revision the deployed code lacks). Deploying the project then heals it."""
@@ -47,7 +44,7 @@ def test_incident_with_apply_fix_writes_a_safe_revision_and_leaves_the_target_to
     scenarios.add_server_default_to_is_active(project)
     before, state = scenarios.revision_files(project), database_state(url)
 
-    text = output_text(run(url, project, apply_fix=True))
+    text = outputs(run(url, project, apply_fix=True))
 
     [generated] = scenarios.revision_files(project) - before
     assert scenarios.destructive_operations(generated) == []
@@ -62,6 +59,7 @@ def test_incident_with_apply_fix_writes_a_safe_revision_and_leaves_the_target_to
         assert conn.execute("SELECT username FROM users").fetchall() == [("ada",)]
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_rename_is_refused_even_with_apply_fix(at_head):
     url, project = at_head
     scenarios.rename_username_to_login(project)
@@ -69,13 +67,14 @@ def test_incident_rename_is_refused_even_with_apply_fix(at_head):
 
     nb = run(url, project, apply_fix=True)
 
-    text = output_text(nb)
+    text = outputs(nb)
     assert "REFUSED" in text and "op.drop_column('users', 'username')" in text
     assert "ALTER TABLE users DROP COLUMN username" in text  # the --sql preview was shown first
     assert project_files(project) == files  # the generated revision was removed again
     assert database_state(url) == state
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_without_apply_fix_writes_nothing(at_head):
     url, project = at_head
     scenarios.rename_username_to_login(project)
@@ -84,7 +83,7 @@ def test_incident_without_apply_fix_writes_nothing(at_head):
 
     nb = run(url, project)
 
-    text = output_text(nb)
+    text = outputs(nb)
     assert "NOT applied: apply_fix=False" in text and "alembic revision --autogenerate" in text
     assert "remove_column users.username VARCHAR(50) NOT NULL" in text  # diagnosed all the same
     assert "NOT healed yet" in text

@@ -5,20 +5,17 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+from conftest import outputs, schema_and_versions
+from incident_support import run_incident
+
 from scryer_runbook import diagnosis, scenarios
 from scryer_runbook.notebooks import NOTEBOOKS, execute
 from scryer_runbook.project import REPO_ROOT, alembic, copy_project
 
-from incident_support import run_incident
-
 NOTEBOOK = NOTEBOOKS / "multiple-heads.en.ipynb"
 PARENT = "004_index_tasks_created_at"
 MERGE = "006_merge_branches"
-
-
-def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
 
 
 def revision_files(project: Path) -> list[str]:
@@ -29,15 +26,9 @@ def heads(project: Path) -> list[str]:
     return sorted(diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini")).get_heads())
 
 
-def state(url):
-    with diagnosis.connect(url) as conn:
-        return diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn)
-
-
-def two_heads(tmp_path, url) -> Path:
-    """A project copy whose history forked at 004, and a database migrated to 004 before the fork."""
+def two_heads(tmp_path) -> Path:
+    """A project copy whose history forked at 004 (use it with ``head_db``, a database at 004 before the fork)."""
     project = copy_project(tmp_path / "scryer")
-    alembic("upgrade", "head", url=url, project=project, check=True)
     scenarios.branch_scripts(project)
     return project
 
@@ -70,30 +61,32 @@ def test_next_revision_id_follows_the_project_numbering(tmp_path):
 # the notebook in incident mode ------------------------------------------------------------------------------------
 
 
-def test_incident_with_apply_fix_writes_the_merge_and_leaves_the_target_to_the_deploy(empty_db, tmp_path):
+@pytest.mark.slow  # runs the notebook
+def test_incident_with_apply_fix_writes_the_merge_and_leaves_the_target_to_the_deploy(head_db, tmp_path):
     """The target must never record a revision the deployed code lacks: the next start would fail with
     "Can't locate revision". The merge file goes into the project; the deploy applies it."""
-    project = two_heads(tmp_path, empty_db)
-    before = state(empty_db)
-    text = outputs(run_incident(NOTEBOOK, empty_db, alembic_ini=str(project / "alembic.ini"), apply_fix=True))
+    project = two_heads(tmp_path)
+    before = schema_and_versions(head_db)
+    text = outputs(run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"), apply_fix=True))
     assert "test_single_head_revision: Expected 1 head revision, found 2" in text
     assert heads(project) == [MERGE] and f"{MERGE}.py" in revision_files(project)
     assert "NOT applied to the target" in text and "one head in the project" in text
-    assert state(empty_db) == before and before[1] == [PARENT]
-    assert alembic("upgrade", "head", url=empty_db, project=project).returncode == 0  # the deploy, with the file
-    assert state(empty_db)[1] == [MERGE]
-    with diagnosis.connect(empty_db) as conn:  # both branches' migrations really ran
+    assert schema_and_versions(head_db) == before and before[1] == [PARENT]
+    assert alembic("upgrade", "head", url=head_db, project=project).returncode == 0  # the deploy, with the file
+    assert schema_and_versions(head_db)[1] == [MERGE]
+    with diagnosis.connect(head_db) as conn:  # both branches' migrations really ran
         assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE (table_name, column_name) "
                             "IN (('tasks', 'priority'), ('users', 'last_login'))").fetchone() == (2,)
 
 
-def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empty_db, tmp_path):
-    project = two_heads(tmp_path, empty_db)
-    files, before = revision_files(project), state(empty_db)
-    nb = run_incident(NOTEBOOK, empty_db, alembic_ini=str(project / "alembic.ini"))
+@pytest.mark.slow  # runs the notebook
+def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(head_db, tmp_path):
+    project = two_heads(tmp_path)
+    files, before = revision_files(project), schema_and_versions(head_db)
+    nb = run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"))
     text = outputs(nb)
     assert revision_files(project) == files and len(heads(project)) == 2
-    assert state(empty_db) == before and before[1] == [PARENT]
+    assert schema_and_versions(head_db) == before and before[1] == [PARENT]
     assert "NOT applied: apply_fix=False" in text
     # (quoted or not: Runbook prints the words joined by spaces today; shlex.join would quote the message)
     assert re.search(rf"alembic merge -m ['\"]?merge branches['\"]? --rev-id {MERGE} 005_add_tasks_priority "
@@ -104,6 +97,8 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(empt
 # the notebook in sandbox mode -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox_run(NOTEBOOK.name)  # nbmake's run of that notebook is this one
 def test_sandbox_mode_works_on_a_copy_and_removes_it():
     files = revision_files(REPO_ROOT)
     text = outputs(execute(NOTEBOOK))
@@ -114,11 +109,11 @@ def test_sandbox_mode_works_on_a_copy_and_removes_it():
     assert "project copy removed" in text
 
 
-def test_incident_on_a_project_with_one_head_merges_nothing(empty_db, tmp_path):
+@pytest.mark.slow  # runs the notebook
+def test_incident_on_a_project_with_one_head_merges_nothing(head_db, tmp_path):
     project = copy_project(tmp_path / "scryer")
-    alembic("upgrade", "head", url=empty_db, project=project, check=True)
     files = revision_files(project)
-    text = outputs(run_incident(NOTEBOOK, empty_db, alembic_ini=str(project / "alembic.ini"),
+    text = outputs(run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"),
                                       apply_fix=True))
     assert f"a single head ({PARENT}): nothing to merge" in text and "$ alembic merge" not in text
     assert revision_files(project) == files and "one head in the project" in text

@@ -6,18 +6,13 @@ import time
 
 import psycopg
 import pytest
-
-from scryer_runbook import diagnosis, sandbox, scenarios, urls
-from scryer_runbook.notebooks import NOTEBOOKS, execute
-
+from conftest import outputs
 from incident_support import run_incident
 
+from scryer_runbook import diagnosis, sandbox, scenarios, urls
+from scryer_runbook.notebooks import NOTEBOOKS
+
 NOTEBOOK = NOTEBOOKS / "not-ready.en.ipynb"
-
-
-def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
 
 
 def touched_no_sandbox(text: str) -> bool:
@@ -36,6 +31,7 @@ def test_unused_port_refuses():
     assert refused(f"postgresql://postgres@127.0.0.1:{scenarios.unused_port()}/postgres")
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_late_server_comes_up_after_its_delay_and_is_stopped_afterwards():
     started = time.monotonic()
     with scenarios.late_server(delay=1) as late:
@@ -49,6 +45,7 @@ def test_late_server_comes_up_after_its_delay_and_is_stopped_afterwards():
     assert refused(late.url) and not root.exists()
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_late_server_is_stopped_when_the_block_fails_and_never_started_when_it_ends_early():
     with pytest.raises(RuntimeError), scenarios.late_server(delay=0.2) as late:
         while late.server is None:
@@ -61,6 +58,7 @@ def test_late_server_is_stopped_when_the_block_fails_and_never_started_when_it_e
 
 
 @pytest.mark.parametrize("state", sorted(scenarios.NOT_ACCEPTING_STATES))
+@pytest.mark.slow  # servers that start late or in a state
 def test_server_in_state_rejects_sessions_with_the_real_fatal_and_is_stopped(state):
     text = scenarios.NOT_ACCEPTING_STATES[state][1]
     with scenarios.server_in_state(state) as url:
@@ -70,6 +68,7 @@ def test_server_in_state_rejects_sessions_with_the_real_fatal_and_is_stopped(sta
     assert refused(url)
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_server_in_state_stops_its_server_when_the_block_fails():
     with pytest.raises(RuntimeError), scenarios.server_in_state("starting") as url:
         raise RuntimeError("a failing cell")
@@ -80,13 +79,15 @@ def test_pg_isready_ignores_user_and_database_and_has_four_exit_codes(scratch):
     url = scratch.database("isready")
     assert diagnosis.pg_isready(url, user="nosuchuser", database="nosuchdb").returncode == 0
     assert diagnosis.pg_isready(scenarios.missing_database_url(url)).returncode == 0
-    assert diagnosis.pg_isready(scenarios.wrong_password_url(scratch, url)).returncode == 0
+    with scenarios.wrong_password_url(scratch, url) as wrong:
+        shown = diagnosis.pg_isready(wrong)
+    assert shown.returncode == 0
+    assert "-wrong" not in " ".join(shown.args) + shown.output  # the password is never passed or shown
     assert diagnosis.pg_isready(f"postgresql://x@127.0.0.1:{scenarios.unused_port()}/x").returncode == 2
     assert diagnosis.pg_isready(url + "?nosuchoption=1").returncode == 3
-    shown = diagnosis.pg_isready(scenarios.wrong_password_url(scratch, url))
-    assert "-wrong" not in " ".join(shown.args) + shown.output  # the password is never passed or shown
 
 
+@pytest.mark.slow  # servers that start late or in a state
 def test_wait_script_waits_for_a_late_server_and_gives_up_on_none():
     with scenarios.late_server(delay=1) as late:
         waited = scenarios.run_wait_script(late.url, timeout=15, interval=1)
@@ -127,6 +128,7 @@ def missing_target(scratch):
     return urls.libpq(urls.parse(scratch.admin_url).set(database=name))
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_missing_database_shows_the_server_and_is_not_created_by_apply_fix_alone(missing_target):
     """In production "does not exist" is usually the wrong server: creating it would let the entrypoint migrate an
     empty database and the app come up healthy with no data. So apply_fix alone creates nothing."""
@@ -138,6 +140,7 @@ def test_incident_missing_database_shows_the_server_and_is_not_created_by_apply_
     assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_missing_database_is_created_for_a_new_environment(missing_target):
     text = outputs(run_incident(NOTEBOOK, missing_target, apply_fix=True, new_environment=True))
     assert "[database-missing]" in text and "CREATE DATABASE" in text and "NOT applied" not in text
@@ -145,6 +148,7 @@ def test_incident_missing_database_is_created_for_a_new_environment(missing_targ
     assert login.ok and login.session[1] == urls.parse(missing_target).database
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_missing_database_stays_missing_without_apply_fix(missing_target):
     nb = run_incident(NOTEBOOK, missing_target)
     text = outputs(nb)
@@ -152,6 +156,7 @@ def test_incident_missing_database_stays_missing_without_apply_fix(missing_targe
     assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_stopped_server_is_named_refused_and_nothing_changes():
     target = f"postgresql://scryer:secret-pw@127.0.0.1:{scenarios.unused_port()}/scryer"
     nb = run_incident(NOTEBOOK, target, apply_fix=True)  # even allowed to, it has nothing to write
@@ -163,6 +168,7 @@ def test_incident_stopped_server_is_named_refused_and_nothing_changes():
     assert refused(target)  # nothing was started in its place
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_healthy_target_diagnosis_writes_nothing(scratch):
     """Diagnosis only attempts connections, and a session that opens is read-only on the server."""
     url = scratch.database("healthy")

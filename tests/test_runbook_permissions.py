@@ -4,17 +4,13 @@
 import papermill
 import psycopg
 import pytest
-
-from scryer_runbook import diagnosis, notebooks, scenarios, urls
-from scryer_runbook.project import REPO_ROOT, alembic
-
+from conftest import outputs
 from incident_support import run_incident
 
+from scryer_runbook import diagnosis, scenarios, urls
+from scryer_runbook.project import REPO_ROOT, alembic
+
 NOTEBOOK = REPO_ROOT / "notebooks" / "permissions.en.ipynb"
-
-
-def output_text(nb) -> str:
-    return "".join(output.get("text", "") for cell in nb.cells for output in cell.get("outputs", []))
 
 
 def state(owner_url: str, app: str):
@@ -32,6 +28,7 @@ def revoke_connect_from_public(url: str) -> None:
             psycopg.sql.Identifier(urls.parse(url).database)))
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_with_apply_fix_grants_the_app_role(empty_db, scratch):
     roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
     revoke_connect_from_public(empty_db)
@@ -48,9 +45,10 @@ def test_incident_with_apply_fix_grants_the_app_role(empty_db, scratch):
     # The default privileges: a table the owner creates later (the next migration) is the app's as well.
     assert scenarios.try_as(roles.owner_url, "CREATE TABLE later (id serial PRIMARY KEY)", commit=True) is None
     assert scenarios.try_as(roles.app_url, "INSERT INTO later DEFAULT VALUES") is None
-    assert "NOT applied" not in output_text(nb)
+    assert "NOT applied" not in outputs(nb)
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_without_apply_fix_changes_nothing(empty_db, scratch):
     roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
     before = state(roles.owner_url, roles.app)
@@ -58,11 +56,12 @@ def test_incident_without_apply_fix_changes_nothing(empty_db, scratch):
     nb = run_incident(NOTEBOOK, roles.owner_url, app_role=roles.app)
 
     assert state(roles.owner_url, roles.app) == before
-    text = output_text(nb)
+    text = outputs(nb)
     assert "NOT applied: apply_fix=False" in text and "GRANT USAGE ON SCHEMA" in text and "NOT healed" in text
     assert "permission denied for table users" in str(scenarios.try_as(roles.app_url, "SELECT count(*) FROM users"))
 
 
+@pytest.mark.slow  # runs the notebook
 def test_incident_mode_needs_the_app_role(empty_db, scratch):
     roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
     with pytest.raises(papermill.PapermillExecutionError, match="set app_role"):

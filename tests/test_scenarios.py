@@ -3,8 +3,8 @@
 import psycopg
 import pytest
 
-from scryer_runbook import diagnosis, scenarios
-from scryer_runbook.project import alembic, copy_project
+from scryer_runbook import diagnosis, matching, scenarios
+from scryer_runbook.project import AlembicProject, alembic, copy_project
 
 HEAD = "004_index_tasks_created_at"
 
@@ -29,7 +29,8 @@ def test_stamp_head_on_partial_schema_skips_revisions_and_check_catches_it(empty
 
 def test_matching_revision_then_stamp_and_upgrade_heals(empty_db, scratch):
     scenarios.schema_at_revision_without_version(empty_db, "003_add_tasks_table")
-    assert diagnosis.matching_revision(empty_db, scratch) == "003_add_tasks_table"
+    match = matching.matching_revision(empty_db, scratch, AlembicProject.find())
+    assert match.revision == "003_add_tasks_table" and match.cannot_tell is None
     alembic("stamp", "003_add_tasks_table", url=empty_db, check=True)
     alembic("upgrade", "head", url=empty_db, check=True)
     assert alembic("check", url=empty_db).returncode == 0

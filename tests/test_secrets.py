@@ -23,6 +23,8 @@ def test_the_pattern_finds_a_password_and_spares_placeholders():
                                    "postgresql+asyncpg://scryer:password@localhost:5432/scryer")
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("site")  # waits for the session's site build
 def test_built_site_shows_no_password(tmp_path_factory, worker_id):
     build = session_build(tmp_path_factory, worker_id)
     assert build.returncode == 0, build.output[-2000:]

@@ -9,8 +9,11 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from scryer_runbook import project, server
+
+pytestmark = pytest.mark.slow  # PostgreSQL servers of its own
 
 
 def test_start_gives_a_private_loopback_server_and_stop_removes_it():

@@ -6,10 +6,14 @@ The site is built once per test session (all xdist workers share it) into the se
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import functools
 import json
+import os
 import posixpath
 import re
-import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,10 +23,19 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
+from site_support import (
+    DOCS,
+    LANGUAGES,
+    REPO_ROOT,
+    RUNBOOKS,
+    code_blocks,
+    error_texts,
+    page_sources,
+    session_build,
+    url_prefix,
+)
 
-from scryer_runbook import project, scenarios, server, urls
-from site_support import (DOCS, LANGUAGES, REPO_ROOT, RUNBOOKS, code_blocks, error_texts, page_sources,
-                          session_build, url_prefix)
+from scryer_runbook import fastcli, project, scenarios, server, urls
 
 SITE_NAME = {"zh": "Scryer 数据库迁移手册", "en": "Scryer migration runbooks"}
 SEARCH_PLACEHOLDER = {"zh": "搜索", "en": "Search"}
@@ -64,6 +77,7 @@ class Tags(HTMLParser):
             self.ids.add(attributes["id"])
 
 
+@functools.cache  # the site is built once per session: parse each page once (read-only)
 def parse(path: Path) -> Tags:
     tags = Tags()
     tags.feed(path.read_text(encoding="utf-8"))
@@ -306,7 +320,6 @@ def resolve(site: Path, page: Path, href: str) -> tuple[Path | None, str]:
 
 
 def test_internal_links_and_anchors_resolve(site):
-    ids_cache: dict[Path, set[str]] = {}
     broken = []
     for page in site.rglob("*.html"):
         if page.name == "404.html":
@@ -322,8 +335,7 @@ def test_internal_links_and_anchors_resolve(site):
                 broken.append((page.relative_to(site).as_posix(), href))
                 continue
             if fragment and target.suffix == ".html":
-                ids = ids_cache.setdefault(target, parse(target).ids)
-                if fragment not in ids:
+                if fragment not in parse(target).ids:
                     broken.append((page.relative_to(site).as_posix(), href))
     assert not broken, broken[:20]
 
@@ -578,8 +590,9 @@ def query(url, sql):
 @pytest.mark.parametrize("example", ["idempotent_users_table.py", "idempotent_users_table_sql.py"])
 def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_has_one(example, scratch, tmp_path):
     copy = project_with(tmp_path, example, replaces="002_add_users_table")
-    from src.backend.app.models import Base
     from sqlalchemy import create_engine
+
+    from src.backend.app.models import Base
 
     empty = scratch.database("idem_empty")
     alembic_ok("upgrade", "head", url=empty, project_dir=copy)
@@ -707,65 +720,109 @@ def documented_alembic_commands() -> set[str]:
     return commands
 
 
+class Twin:
+    """One Alembic world (a project copy and its databases), its commands run one way: plain subprocesses, or
+    through the fork server (fastcli) as project.alembic runs them."""
+
+    def __init__(self, name: str, plain: bool, scratch, tmp_path: Path):
+        self.name, self.plain, self.scratch = name, plain, scratch
+        self.copy = project.copy_project(tmp_path / name)
+        self.databases: dict[str, str] = {}
+
+    def url(self, database: str | None) -> str | None:
+        if database is not None and database not in self.databases:
+            self.databases[database] = self.scratch.database(f"{database}_{self.name}")
+        return None if database is None else self.databases[database]
+
+    def alembic(self, line: str, database: str | None) -> project.Result:
+        with fastcli.plain() if self.plain else contextlib.nullcontext():
+            return project.alembic(*shlex.split(line)[1:], url=self.url(database), project=self.copy)
+
+    def same_for_both(self, output: str) -> str:
+        """What differs between two worlds by construction: the copy's path, database names, random revision ids."""
+        output = output.replace(str(self.copy), "<project>")
+        for label, url in self.databases.items():
+            output = output.replace(urls.parse(url).database, f"<{label}>")
+        return re.sub(r"\b[0-9a-f]{12}\b", "<random revision id>", output)
+
+
 def test_every_alembic_command_shown_runs(scratch, tmp_path):
     """Each `alembic` command on the pages, run on a real PostgreSQL in a copy of the project, in the order a
-    reader would run them. A command added to a page without a place here fails this test."""
-    import shlex
+    reader would run them. A command added to a page without a place here fails this test.
 
-    copy = project.copy_project(tmp_path / "project")
+    Every command runs twice, in two identical worlds: as a plain `python -m alembic` process, and through the
+    fork server (fastcli) that project.alembic uses. Exit codes and output must be the same, so the fast path
+    cannot drift from the real CLI."""
+    assert fastcli.supported(), "the fork server is not available here: the comparison would compare nothing"
+    plain, fast = Twin("plain", True, scratch, tmp_path), Twin("fast", False, scratch, tmp_path)
     ran: set[str] = set()
+    alongside = concurrent.futures.ThreadPoolExecutor(1)  # the plain world runs while the fast one does
 
-    def run(command: str, url: str | None, expect_ok: bool = True, project_dir=copy, **placeholders) -> str:
-        line = re.sub(r"\s+>\s+\S+$", "", command)  # the output file of `... --sql > upgrade.sql`
-        for placeholder, value in placeholders.items():
-            line = line.replace(f"<{placeholder}>", value)
-        result = project.alembic(*shlex.split(line)[1:], url=url, project=project_dir)
-        assert (result.returncode == 0) == expect_ok, f"{line}\n{result.output}"
+    def run(command: str, database: str | None, expect_ok: bool = True, **placeholders) -> str:
+        def line(twin: Twin) -> str:
+            text = re.sub(r"\s+>\s+\S+$", "", command)  # the output file of `... --sql > upgrade.sql`
+            for placeholder, value in placeholders.items():
+                text = text.replace(f"<{placeholder}>", value(twin) if callable(value) else value)
+            return text
+
+        slow = alongside.submit(plain.alembic, line(plain), database)
+        quick, reference = fast.alembic(line(fast), database), slow.result()
+        assert (reference.returncode == 0) == expect_ok, f"{line(plain)}\n{reference.output}"
+        assert (quick.returncode, fast.same_for_both(quick.output)) == \
+            (reference.returncode, plain.same_for_both(reference.output)), f"fast path differs: {line(fast)}"
         ran.add(command)
-        return result.output
+        return reference.output
 
-    url = scratch.database("commands")
+    def both(action) -> list:
+        return [action(twin) for twin in (plain, fast)]
+
+    def heads(twin: Twin) -> list[str]:
+        return re.findall(r"^(\w+) \(head\)", project.alembic("heads", project=twin.copy).output, re.M)
+
     run("alembic upgrade head --sql", None)
-    run("alembic upgrade <revision_id>", url, revision_id="003_add_tasks_table")
+    run("alembic upgrade <revision_id>", "commands", revision_id="003_add_tasks_table")
     assert "CREATE TABLE" not in run("alembic upgrade <current>:head --sql > upgrade.sql", None,
                                      current="003_add_tasks_table")
-    run("alembic upgrade head", url)
-    assert "004_index_tasks_created_at (head)" in run("alembic current", url)
-    run("alembic history", url)
-    run("alembic heads", url)
-    run("alembic check", url)
-    run("alembic downgrade 003_add_tasks_table", url)
+    run("alembic upgrade head", "commands")
+    assert "004_index_tasks_created_at (head)" in run("alembic current", "commands")
+    run("alembic history", "commands")
+    run("alembic heads", "commands")
+    run("alembic check", "commands")
+    run("alembic downgrade 003_add_tasks_table", "commands")
     assert "Can't locate revision identified by '002_add_tasks_table'" in \
-        run("alembic downgrade 002_add_tasks_table", url, expect_ok=False)  # the original guide's id
-    run("alembic upgrade head", url)
-    run("alembic downgrade base", url)
-    run("alembic upgrade head", url)
+        run("alembic downgrade 002_add_tasks_table", "commands", expect_ok=False)  # the original guide's id
+    run("alembic upgrade head", "commands")
+    run("alembic downgrade base", "commands")
+    run("alembic upgrade head", "commands")
 
-    partial = scratch.database("stamp")  # the troubleshooting fix: users exists, tasks does not, no version row
-    run("alembic upgrade <revision_id>", partial, revision_id="002_add_users_table")
-    query(partial, "DROP TABLE alembic_version")
-    assert "already exists" in run("alembic upgrade head", partial, expect_ok=False)
-    run("alembic stamp 002_add_users_table", partial)
-    run("alembic upgrade head", partial)
-    run("alembic check", partial)
+    # The troubleshooting fix: users exists, tasks does not, no version row.
+    run("alembic upgrade <revision_id>", "stamp", revision_id="002_add_users_table")
+    both(lambda twin: query(twin.url("stamp"), "DROP TABLE alembic_version"))
+    assert "already exists" in run("alembic upgrade head", "stamp", expect_ok=False)
+    run("alembic stamp 002_add_users_table", "stamp")
+    run("alembic upgrade head", "stamp")
+    run("alembic check", "stamp")
 
     # The database-ahead fix: a newer release (with 005_add_tasks_done) migrated the database; its code downgrades.
     ahead, newer = scratch.database("ahead"), project.copy_project(tmp_path / "newer")
     shutil.copytree(scenarios.database_ahead.FIXTURES / "database-ahead", newer, dirs_exist_ok=True)
     project.alembic("upgrade", "head", url=ahead, project=newer, check=True)
-    assert "Can't locate revision identified by '005_add_tasks_done'" in run("alembic upgrade head", ahead, False)
-    run("alembic downgrade 004_index_tasks_created_at", ahead, project_dir=newer)
-    run("alembic upgrade head", ahead)
+    assert "Can't locate revision identified by '005_add_tasks_done'" in project.alembic("upgrade", "head", url=ahead).output
+    project.alembic("downgrade", "004_index_tasks_created_at", url=ahead, project=newer, check=True)
+    ran.add("alembic downgrade 004_index_tasks_created_at")
+    project.alembic("upgrade", "head", url=ahead, check=True)  # the older code starts again
 
     # New revisions (the database is at head, so autogenerate has nothing to add), then two heads to merge.
     for command in sorted(c for c in documented_alembic_commands() if c.startswith("alembic revision")):
-        run(command, url)
-    [parent] = re.findall(r"^(\w+) \(head\)", project.alembic("heads", project=copy).output, re.M)
-    for rev_id in ("005_branch_a", "005_branch_b"):
-        project.alembic("revision", "-m", rev_id, "--head", parent, "--splice", "--rev-id", rev_id, project=copy)
-    heads = re.findall(r"^(\w+) \(head\)", project.alembic("heads", project=copy).output, re.M)
-    assert len(heads) == 2, heads
-    run('alembic merge -m "merge branches" <revision1> <revision2>', url, revision1=heads[0], revision2=heads[1])
+        run(command, "commands")
+    for twin, [parent] in zip((plain, fast), both(heads), strict=True):
+        for rev_id in ("005_branch_a", "005_branch_b"):
+            project.alembic("revision", "-m", rev_id, "--head", parent, "--splice", "--rev-id", rev_id,
+                            project=twin.copy, check=True)
+    assert all(len(two) == 2 for two in both(heads))
+    run('alembic merge -m "merge branches" <revision1> <revision2>', "commands",
+        revision1=lambda twin: heads(twin)[0], revision2=lambda twin: heads(twin)[1])
+    alongside.shutdown()
 
     documented = documented_alembic_commands()
     assert not documented - ran, f"shown on a page but not run by this test: {sorted(documented - ran)}"

@@ -16,6 +16,8 @@ import pytest
 from scryer_runbook import problems, project, scenarios, server, urls
 from tests.startup_env import BIN, DOCKER, compose_server, container_env, owner_and_app
 
+pytestmark = pytest.mark.slow  # servers in starting-up states, the app started for real
+
 HEAD = "004_index_tasks_created_at"
 
 

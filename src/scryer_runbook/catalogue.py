@@ -16,7 +16,9 @@ class RunbookEntry:
     slug: str  # the notebooks are notebooks/<slug>.zh.ipynb and .en.ipynb; the page is /runbooks/<slug>/
     title_zh: str  # the nav title (the notebooks' H1 is the long error message)
     title_en: str
-    errors: tuple[str, ...] = ()  # exact texts it answers, as Alembic, SQLAlchemy, psycopg or PostgreSQL print them
+    errors: tuple[
+        str, ...
+    ] = ()  # exact texts it answers, as Alembic, SQLAlchemy, psycopg or PostgreSQL print them
     sqlstates: tuple[str, ...] = ()  # SQLSTATEs it answers
     # Doctor findings that link here: "<check id>" or "<check id>:<kind>" (the more specific key wins).
     findings: tuple[str, ...] = field(default=())
@@ -27,34 +29,53 @@ class RunbookEntry:
 
 RUNBOOKS: tuple[RunbookEntry, ...] = (
     RunbookEntry(
-        "already-exists", "Runbook：表已存在", "Runbook: already exists",
+        "already-exists",
+        "Runbook：表已存在",
+        "Runbook: already exists",
         errors=('relation "users" already exists',),
         sqlstates=("42P07",),
         findings=("version-table:no-version",),
     ),
     RunbookEntry(
-        "not-ready", "Runbook：数据库未就绪", "Runbook: database not ready",
-        errors=("Connection refused", "the database system is starting up",
-                "the database system is not yet accepting connections", "password authentication failed for user",
-                "Name or service not known"),
+        "not-ready",
+        "Runbook：数据库未就绪",
+        "Runbook: database not ready",
+        errors=(
+            "Connection refused",
+            "the database system is starting up",
+            "the database system is not yet accepting connections",
+            "password authentication failed for user",
+            "Name or service not known",
+        ),
         findings=("connection", "server"),
     ),
     RunbookEntry(
-        "multiple-heads", "Runbook：多个 head", "Runbook: multiple heads",
-        errors=("Multiple head revisions are present for given argument 'head'",
-                "Multiple heads are present; please specify the head revision on which the new revision should be "
-                "based, or perform a merge."),
+        "multiple-heads",
+        "Runbook：多个 head",
+        "Runbook: multiple heads",
+        errors=(
+            "Multiple head revisions are present for given argument 'head'",
+            "Multiple heads are present; please specify the head revision on which the new revision should be "
+            "based, or perform a merge.",
+        ),
         findings=("scripts", "version-table:overlap"),
     ),
     RunbookEntry(
-        "permissions", "Runbook：权限不足", "Runbook: permission denied",
-        errors=("permission denied for table users", "permission denied for schema public",
-                "must be owner of table users"),
+        "permissions",
+        "Runbook：权限不足",
+        "Runbook: permission denied",
+        errors=(
+            "permission denied for table users",
+            "permission denied for schema public",
+            "must be owner of table users",
+        ),
         sqlstates=("42501",),
         findings=("migration-role", "app-role"),
     ),
     RunbookEntry(
-        "autogenerate-drift", "Runbook：自动生成不准确", "Runbook: autogenerate drift",
+        "autogenerate-drift",
+        "Runbook：自动生成不准确",
+        "Runbook: autogenerate drift",
         errors=("FAILED: New upgrade operations detected",),
         findings=("drift",),
     ),
@@ -86,3 +107,8 @@ SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)
 
 def entry(slug: str) -> RunbookEntry:
     return next(item for item in RUNBOOKS if item.slug == slug)
+
+
+def runbook_for(finding: str) -> str | None:
+    """The runbook a doctor finding key names exactly (``"version-table:overlap"``, ``"drift"``), if any."""
+    return next((item.slug for item in RUNBOOKS if finding in item.findings), None)

@@ -1,510 +1,851 @@
-"""The doctor's checks. Each reads facts over the read-only session and returns one `Check`.
+"""The doctor's checks: one registry, one shape. Each is ``@check("id") def check_x(ctx) -> Check``.
 
-Every query runs in its own read-only transaction (``diagnosis.connect``: the server refuses writes), so one
-check that fails (a permission, a lock timeout) does not hide the others. Nothing here writes, anywhere.
+Checks run in the order they are registered here, which is the report's order. A check reads shared facts from
+its ``Context`` (version rows, application tables, at head or not, ...), which computes each fact once, on
+first use; a check never writes a fact, and never changes another check's result. Every query runs in its own
+read-only transaction (``diagnosis.connect``: the server refuses writes) with a lock and a statement timeout,
+so one check that fails (a permission, a lock) does not hide the others. Nothing here writes, anywhere.
+
+Each result carries a finding key, ``"<check id>"`` or ``"<check id>:<kind>"``; its link is the runbook the
+catalogue (``catalogue.RUNBOOKS[...].findings``) gives that key, else the guide page the check names, else the
+runbook of the bare check id. To add a check, see CONTRIBUTING.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import logging.config
-import sys
-import sysconfig
-import warnings
-import zlib
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest import mock
 
 import psycopg
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
-from scryer_runbook import diagnosis, problems, urls
+from scryer_runbook import catalogue, diagnosis, problems, urls
+from scryer_runbook.diagnosis.project import (  # noqa: F401 - checks.load_project
+    CannotRun,
+    Project,
+    load_project,
+)
+from scryer_runbook.i18n import _, ngettext
 
 OK, FAIL, WARN, SKIP = "ok", "FAIL", "WARN", "skip"
 
-# alembic/env.py: pg_advisory_lock(zlib.crc32(b"scryer:alembic") & 0x7FFFFFFF), held while a process migrates.
-SCRYER_LOCK_KEY = zlib.crc32(b"scryer:alembic") & 0x7FFFFFFF
 IDLE_IN_TRANSACTION_SECONDS = 1  # an idle-in-transaction session holding a table lock this long blocks DDL
 LONG_TRANSACTION_SECONDS = 60
+BLOCKING_MODES = (
+    "AccessExclusiveLock",
+    "ExclusiveLock",
+)  # held: even reads of the table wait (DDL, REFRESH, LOCK)
 
 
 @dataclass
 class Check:
     """One line of the report: a status, what was found, the facts behind it, and where to read about it."""
 
-    id: str
     status: str
     summary: str
     evidence: list[str] = field(default_factory=list)
-    link: str | None = None  # a runbook slug ("already-exists") or a page of the guide ("run-migrations")
+    kind: str | None = None  # which finding of this check: the key is "<id>:<kind>"
+    page: str | None = (
+        None  # a page of the guide (or a runbook) to link when the catalogue has no runbook for it
+    )
+    blind: bool = False  # could not check something that decides health (the report is then not "healthy")
+    id: str = ""  # set by the registry
+
+    @property
+    def finding(self) -> str:
+        return f"{self.id}:{self.kind}" if self.kind else self.id
+
+    @property
+    def link(self) -> str | None:
+        """The runbook slug or guide page for a FAIL or WARN: the catalogue's, else the page named, else the
+        id's."""
+        if self.status not in (FAIL, WARN):
+            return None
+        return catalogue.runbook_for(self.finding) or self.page or catalogue.runbook_for(self.id)
 
     def url(self, lang: str | None = None) -> str | None:
         if self.link is None:
             return None
-        if self.link in problems.RUNBOOKS:
+        if self.link in catalogue.SLUGS:
             return problems.runbook_url(self.link, lang)
         prefix = "" if (lang or problems.default_lang()) == "zh" else "/en"
         return f"{problems.DOCS_URL}{prefix}/{self.link}/"
 
 
-class CannotRun(Exception):
-    """The doctor cannot triage at all (bad URL, no alembic.ini, broken scripts): exit 2 with this reason."""
+@dataclass(frozen=True)
+class Registered:
+    id: str
+    function: Callable[[Context], Check]
+    needs_database: bool
 
 
-# The Alembic project ----------------------------------------------------------------------------------------------
+REGISTRY: dict[str, Registered] = {}
 
 
-@dataclass
-class Project:
-    ini: Path
-    script: ScriptDirectory
-    heads: tuple[str, ...]
-    revisions: list[str]  # newest first
-    metadata: object | None  # MetaData (or a sequence of them) to compare the live schema with; None = not checked
-    metadata_note: str  # where the metadata came from, or why drift is not checked
-    env_opts: dict  # what env.py passes to context.configure() (compare settings, include hooks, version table)
+def check(check_id: str, needs_database: bool = True):
+    """Register ``function(ctx) -> Check`` under ``check_id``, after the checks registered before it."""
 
-    @property
-    def version_table(self) -> str:
-        return self.env_opts.get("version_table") or "alembic_version"
+    def register(function):
+        assert check_id not in REGISTRY, check_id
+        REGISTRY[check_id] = Registered(check_id, function, needs_database)
+        return function
 
-    @property
-    def version_schema(self) -> str | None:
-        return self.env_opts.get("version_table_schema")
+    return register
 
 
-class _Configured(BaseException):  # noqa: N818 - BaseException: env.py's `except Exception` must not swallow it
-    """Raised from context.configure() once env.py has shown us its options."""
+def fact(method):
+    """A shared fact, computed once on first use. A failure (a lock timeout) is kept and raised again to every
+    check that needs the fact: each of them then says it could not check, none of them says ok."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def getter(self):
+        if name not in self._facts:
+            try:
+                self._facts[name] = (True, method(self))
+            except Exception as error:  # noqa: BLE001 - re-raised below, to each check that asks
+                self._facts[name] = (False, error)
+        succeeded, value = self._facts[name]
+        if not succeeded:
+            raise value
+        return value
+
+    return property(getter)
 
 
-@contextlib.contextmanager
-def project_imports(paths: list[str]):
-    """Import the project's own modules fresh, as a new `alembic` process would, then put everything back.
+class Context:
+    """What the checks share: the session, the project, the options, and the facts read from the database."""
 
-    A notebook kernel or a test may already hold another checkout's ``src.backend...`` in ``sys.modules``; the
-    project's top-level names (found in its ``prepend_sys_path`` folders) are set aside while the block runs,
-    unless what is loaded under that name is installed (``alembic`` itself, SQLAlchemy, ...).
-    """
-    installed = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
-    names = set()
-    for folder in map(Path, paths):
-        for entry in folder.iterdir() if folder.is_dir() else ():
-            name = entry.stem if entry.suffix == ".py" else entry.name if entry.is_dir() else ""
-            if name.isidentifier():
-                names.add(name)
+    def __init__(
+        self,
+        url: str,
+        project: Project,
+        conn: psycopg.Connection | None,
+        connect_error: Exception | None = None,
+        app_role: str | None = None,
+        lock_key: int | str | None = None,
+    ):
+        self.url, self.project, self.conn, self.connect_error = url, project, conn, connect_error
+        self.app_role = app_role
+        self.lock_key = lock_key  # an int, "none" (--lock-key none) or None (the project's, if it names one)
+        self.timeouts: list[str] = []  # checks that gave up waiting for a lock (recorded by the runner)
+        self._facts: dict = {}
 
-    def ours(module_name: str) -> bool:
-        top = module_name.partition(".")[0]
-        spec = getattr(sys.modules.get(top), "__spec__", None)
-        if top not in names or spec is None or spec.origin in ("built-in", "frozen"):
-            return False
-        return spec.origin is None or not spec.origin.startswith(installed)  # None: a namespace package (`src`)
-
-    saved_modules = {name: module for name, module in sys.modules.items() if ours(name)}
-    for name in saved_modules:
-        del sys.modules[name]
-    saved_path = sys.path[:]
-    sys.path[:0] = paths
-    importlib.invalidate_caches()
-    try:
-        yield
-    finally:
-        for name in [name for name in sys.modules if ours(name)]:
-            del sys.modules[name]
-        sys.modules.update(saved_modules)
-        sys.path[:] = saved_path
-
-
-def load_project(ini: Path, metadata: str | None = None, config=None) -> Project:
-    """Scripts, heads and env.py's ``target_metadata`` (or ``metadata="module:attr"``; ``"none"`` skips drift).
-
-    ``config``: an Alembic Config already resolved for the project (``project.AlembicProject.config``)."""
-    ini = Path(ini)
-    if not ini.is_file():
-        raise CannotRun(f"{ini}: no such file (pass -c path/to/alembic.ini)")
-    try:
-        config = config or diagnosis.alembic_config(ini)
-        paths = config.get_prepend_sys_paths_list() or []
-    except Exception as error:  # noqa: BLE001 - any unreadable ini is a reason not to run
-        raise CannotRun(f"{ini}: not a usable Alembic config: {problems.first_line(error)}") from None
-    with project_imports(paths):
+    @classmethod
+    def open(cls, url: str, project: Project, connect_timeout: int = 3, **options) -> Context:
         try:
-            with warnings.catch_warnings(record=True) as warned:
-                warnings.simplefilter("always")
-                script = diagnosis.scripts(config)
-                revisions = [revision.revision for revision in script.walk_revisions()]
-                heads = tuple(script.get_heads())
-        except Exception as error:  # noqa: BLE001 - a syntax error, a dangling down_revision, a missing folder
-            # Alembic warns "Revision X referenced from ... is not present", then fails with a bare KeyError.
-            reason = str(warned[-1].message) if warned else f"{type(error).__name__}: {problems.first_line(error)}"
-            raise CannotRun(f"the migration scripts could not be loaded: {urls.mask_text(reason)}") from None
-        env_opts, env_error = _env_options(config, script)
-        if metadata == "none":
-            target, note = None, "not compared (--metadata none)"
-        elif metadata:
-            target, note = _import_metadata(metadata), metadata
-        elif env_error:
-            target, note = None, f"not compared: env.py could not be read offline ({env_error}); " \
-                                 "pass --metadata module:attr"
-        elif env_opts.get("target_metadata") is None:
-            target, note = None, "not compared: env.py sets no target_metadata (pass --metadata module:attr)"
-        else:
-            target, note = env_opts["target_metadata"], "env.py's target_metadata"
-    return Project(ini, script, heads, revisions, target, note, env_opts)
+            conn = diagnosis.connect(url, connect_timeout=connect_timeout)
+        except psycopg.OperationalError as error:
+            return cls(url, project, None, error, **options)
+        except psycopg.Error as error:  # e.g. an unknown option in the URL's query string
+            raise CannotRun(
+                _("could not connect: {error}").format(error=problems.first_line(error))
+            ) from None
+        return cls(url, project, conn, **options)
 
+    def read(self, query: str, params=None) -> list[tuple]:
+        with self.conn.transaction():
+            return self.conn.execute(query, params).fetchall()
 
-def _env_options(config, script) -> tuple[dict, str | None]:
-    """Run env.py as `alembic upgrade --sql` would, and stop at its context.configure(): no connection is made."""
-    captured: dict = {}
+    def ask(self, question: Callable, *args):
+        """A ``diagnosis`` function on the doctor's session, in its own read-only transaction."""
+        with self.conn.transaction():
+            return question(self.conn, *args)
 
-    def configure(**kwargs) -> None:  # env.py's call: record it and stop before anything runs
-        captured.update(kwargs)
-        raise _Configured
+    @fact
+    def server(self) -> tuple[str, bool, bool, str]:
+        """(server version, in recovery, superuser, current schema)."""
+        version, in_recovery, superuser, schema = self.read("""
+            SELECT current_setting('server_version'), pg_is_in_recovery(),
+                   (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), current_schema()""")[0]
+        return version, in_recovery, superuser, schema or "public"
 
-    context = EnvironmentContext(config, script, as_sql=True)
-    context.configure = configure  # the `alembic.context` proxy is installed from the instance's attributes
-    try:
-        with context, mock.patch.object(logging.config, "fileConfig"):  # a project's logging stays its own
-            script.run_env()
-    except _Configured:
-        return captured, None
-    except Exception as error:  # noqa: BLE001 - an env.py without an offline branch, an import that fails
-        return {}, f"{type(error).__name__}: {problems.first_line(error)}"
-    return {}, "env.py never called context.configure()"
+    @property
+    def app_schema(self) -> str:
+        """The schema the application's tables live in: the session's current schema."""
+        return self.server[3]
 
+    @property
+    def version_schema(self) -> str:
+        """The schema the version table lives in (env.py's version_table_schema, else the session's)."""
+        return self.project.version_schema or self.app_schema
 
-def _import_metadata(spec: str):
-    module_name, _, attribute = spec.partition(":")
-    try:
-        target = importlib.import_module(module_name)
-        for part in (attribute or "metadata").split("."):
-            target = getattr(target, part)
-    except Exception as error:  # noqa: BLE001
-        raise CannotRun(f"--metadata {spec}: {type(error).__name__}: {problems.first_line(error)}") from None
-    return getattr(target, "metadata", target)  # a declarative Base is fine too
+    @property
+    def schemas(self) -> list[str]:
+        return sorted({self.app_schema, self.version_schema})
 
+    @fact
+    def version_rows(self) -> list[str] | None:
+        return self.ask(diagnosis.version_rows, self.project.version_table, self.version_schema)
 
-# The database -----------------------------------------------------------------------------------------------------
+    @fact
+    def app_tables(self) -> list[str]:
+        """Tables in the application's schema, the version table excluded."""
+        version_table = self.project.version_table if self.version_schema == self.app_schema else ""
+        return self.ask(diagnosis.app_tables, version_table, self.app_schema)
 
+    @fact
+    def colliding_tables(self) -> list[str]:
+        """With no version recorded: the tables `alembic upgrade head` would try to create again.
 
-@dataclass
-class Facts:
-    """What the checks learn once and share."""
+        Without the models every table may collide; with them, only the models' tables do (a shared schema).
+        """
+        if self.version_rows:
+            return []
+        if self.project.metadata is None:
+            return self.app_tables
+        return [
+            table
+            for table in self.app_tables
+            if table in model_tables(self.project.metadata, self.app_schema)
+        ]
 
-    schema: str = "public"
-    version_rows: list[str] | None = None  # None: no version table
-    tables: list[str] = field(default_factory=list)  # application tables (the version table excluded)
-    at_head: bool = False
-    superuser: bool = False
+    @fact
+    def pending(self) -> list[str] | None:
+        """Revisions not applied yet, oldest first; None when Alembic cannot tell (no row, unknown or
+        overlapping)."""
+        rows = self.version_rows
+        if not rows or any(row not in self.project.revisions for row in rows):
+            return None
+        try:
+            return diagnosis.pending_revisions(self.project.script, rows)
+        except Exception:  # noqa: BLE001 - overlapping rows: Alembic cannot resolve them either
+            return None
 
+    @property
+    def at_head(self) -> bool:
+        return self.pending == [] and len(self.project.heads) == 1
 
-def read(conn: psycopg.Connection, query: str, params=None) -> list[tuple]:
-    with conn.transaction():
-        return conn.execute(query, params).fetchall()
-
-
-def check_connection(url: str, connect_timeout: int) -> tuple[psycopg.Connection | None, Check]:
-    try:
-        conn = diagnosis.connect(url, connect_timeout=connect_timeout)
-    except psycopg.OperationalError as error:
-        problem = problems.explain_connect_error(error, urls.parse(url))
-        return None, Check("connection", FAIL, problem.summary, [f"{problem.kind}: {problems.first_line(error)}"],
-                           problem.runbook)
-    except psycopg.Error as error:  # e.g. an unknown option in the URL's query string
-        raise CannotRun(f"could not connect: {problems.first_line(error)}") from None
-    # A statement that waits for a lock gives up instead of hanging the doctor.
-    with conn.transaction():
-        conn.execute("SET lock_timeout = '1s'")
-        conn.execute("SET statement_timeout = '10s'")
-    user, database = read(conn, "SELECT current_user, current_database()")[0]
-    return conn, Check("connection", OK, f"connected to {database} as {user}")
-
-
-def check_server(conn: psycopg.Connection, facts: Facts) -> Check:
-    version, in_recovery, facts.superuser, schema = read(conn, """
-        SELECT current_setting('server_version'), pg_is_in_recovery(),
-               (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), current_schema()""")[0]
-    facts.schema = schema or "public"
-    version = f"PostgreSQL {version.split()[0]}"
-    if in_recovery:
-        return Check("server", FAIL, f"{version} is a read-only standby (in recovery): migrations can only run on "
-                     "the primary", ["pg_is_in_recovery() = true"], "not-ready")
-    # Where a read-only default comes from: ALTER DATABASE/ROLE ... SET, or the server's config files (readable
-    # by superusers only). Our own session sets it on, so SHOW cannot tell.
-    sources = [f"ALTER {'ROLE' if role else 'DATABASE'} ... SET {setting}" for role, setting in read(conn, """
-        SELECT s.setrole <> 0, c FROM pg_db_role_setting s, unnest(s.setconfig) c
-        WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-          AND s.setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user))
-          AND lower(c) ~ '^default_transaction_read_only=(on|true|yes|1)$'""")]
-    if read(conn, "SELECT has_function_privilege('pg_show_all_file_settings()', 'EXECUTE')")[0][0]:
-        sources += [f"{Path(path).name}: default_transaction_read_only = {setting}" for path, setting in read(conn, """
-            SELECT sourcefile, setting FROM pg_file_settings
-            WHERE name = 'default_transaction_read_only' AND applied
-              AND lower(setting) IN ('on', 'true', 'yes', '1')""")]
-    if sources:
-        return Check("server", FAIL, f"{version}: transactions are read-only by default here: `alembic upgrade` "
-                     "fails with \"cannot execute ... in a read-only transaction\"", sources, "not-ready")
-    return Check("server", OK, f"{version}, primary, read-write")
-
-
-def check_scripts(project: Project) -> Check:
-    heads = project.heads
-    if len(heads) > 1:
-        return Check("scripts", FAIL, f"{len(heads)} heads in the scripts: `alembic upgrade head` fails with "
-                     "\"Multiple head revisions are present\"", [f"heads: {', '.join(sorted(heads))}"],
-                     "multiple-heads")
-    if not heads:
-        return Check("scripts", OK, "no revisions yet")
-    return Check("scripts", OK, f"1 head: {heads[0]} ({len(project.revisions)} revisions)")
-
-
-def _version_table_name(conn: psycopg.Connection, project: Project, facts: Facts) -> str:
-    schema = project.version_schema or facts.schema
-    return read(conn, "SELECT quote_ident(%s) || '.' || quote_ident(%s)", [schema, project.version_table])[0][0]
+    @fact
+    def drift(self) -> list[str]:
+        """`alembic check`'s differences between the live schema and the models, one line each."""
+        return diagnosis.describe_drift(diagnosis.drift(self.url, self.project))
 
 
 def model_tables(metadata, schema: str) -> set[str]:
     """The names of the models' tables in ``schema`` (tables with no schema of their own land there)."""
     collections = metadata if isinstance(metadata, (list, tuple)) else [metadata]
-    return {table.name for each in collections for table in each.tables.values() if table.schema in (None, schema)}
+    return {
+        table.name for each in collections for table in each.tables.values() if table.schema in (None, schema)
+    }
 
 
-def check_version_table(conn: psycopg.Connection, project: Project, facts: Facts) -> Check:
-    qualified = _version_table_name(conn, project, facts)
-    exists = read(conn, "SELECT to_regclass(%s) IS NOT NULL", [qualified])[0][0]
-    facts.tables = [row[0] for row in read(conn, """
-        SELECT c.relname FROM pg_class c
-        WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind IN ('r', 'p') AND c.relname <> %s ORDER BY 1""",
-        [project.version_schema or facts.schema, project.version_table])]
-    facts.version_rows = [row[0] for row in read(conn, f"SELECT version_num FROM {qualified} ORDER BY 1")] \
-        if exists else None
-    rows, tables = facts.version_rows, facts.tables
+def _plural(count: int, singular: str, plural: str, **values) -> str:
+    return ngettext(singular, plural, count).format(count=count, **values)
+
+
+# The checks, in report order --------------------------------------------------------------------------------
+
+
+@check("connection", needs_database=False)
+def check_connection(ctx: Context) -> Check:
+    """Nothing else can be read without a session; a failed connection is named (refused, starting up, wrong
+    password, missing database...) because each has a different fix."""
+    if ctx.conn is None:
+        problem = problems.explain_connect_error(ctx.connect_error, urls.parse(ctx.url))
+        return Check(
+            FAIL,
+            problem.summary,
+            [f"{problem.kind}: {problems.first_line(ctx.connect_error)}"],
+            kind=problem.kind,
+            page=problem.runbook,
+        )
+    user, database = ctx.read("SELECT current_user, current_database()")[0]
+    return Check(OK, _("connected to {database} as {user}").format(database=database, user=user))
+
+
+@check("server")
+def check_server(ctx: Context) -> Check:
+    """A standby, or a database whose transactions are read-only by default, accepts the connection and then
+    fails every migration: say so before anyone reads Alembic's error."""
+    version, in_recovery, _superuser, _schema = ctx.server
+    version = f"PostgreSQL {version.split()[0]}"
+    if in_recovery:
+        return Check(
+            FAIL,
+            _(
+                "{version} is a read-only standby (in recovery): migrations can only run on the primary"
+            ).format(version=version),
+            ["pg_is_in_recovery() = true"],
+            kind="standby",
+        )
+    # Where a read-only default comes from: ALTER DATABASE/ROLE ... SET, or the server's config files
+    # (readable
+    # by superusers only). Our own session sets it on, so SHOW cannot tell.
+    sources = [
+        f"ALTER {'ROLE' if role else 'DATABASE'} ... SET {setting}"
+        for role, setting in ctx.read("""
+        SELECT s.setrole <> 0, c FROM pg_db_role_setting s, unnest(s.setconfig) c
+        WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+          AND s.setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user))
+          AND lower(c) ~ '^default_transaction_read_only=(on|true|yes|1)$'""")
+    ]
+    if ctx.read("SELECT has_function_privilege('pg_show_all_file_settings()', 'EXECUTE')")[0][0]:
+        sources += [
+            f"{Path(path).name}: default_transaction_read_only = {setting}"
+            for path, setting in ctx.read("""
+            SELECT sourcefile, setting FROM pg_file_settings
+            WHERE name = 'default_transaction_read_only' AND applied
+              AND lower(setting) IN ('on', 'true', 'yes', '1')""")
+        ]
+    if sources:
+        return Check(
+            FAIL,
+            _(
+                "{version}: transactions are read-only by default here: `{upgrade}` fails with "
+                '"cannot execute ... in a read-only transaction"'
+            ).format(version=version, upgrade=ctx.project.command("upgrade")),
+            sources,
+            kind="read-only",
+        )
+    return Check(OK, _("{version}, primary, read-write").format(version=version))
+
+
+@check("scripts", needs_database=False)
+def check_scripts(ctx: Context) -> Check:
+    """Several heads make `alembic upgrade head` refuse to run, whatever the database holds."""
+    project = ctx.project
+    heads = project.heads
+    if len(heads) > 1:
+        return Check(
+            FAIL,
+            _(
+                '{count} heads in the scripts: `{upgrade}` fails with "Multiple head revisions are present"'
+            ).format(count=len(heads), upgrade=project.command("upgrade", "head")),
+            [_("heads: {heads}").format(heads=", ".join(sorted(heads)))],
+        )
+    if not heads:
+        return Check(OK, _("no revisions yet"))
+    return Check(
+        OK, _("1 head: {head} ({count} revisions)").format(head=heads[0], count=len(project.revisions))
+    )
+
+
+@check("version-table")
+def check_version_table(ctx: Context) -> Check:
+    """What the version table records decides every Alembic command: tables without a version ("already
+    exists"), a revision the scripts lack ("Can't locate revision"), or rows on one line of history
+    ("overlaps")."""
+    project = ctx.project
+    if not project.version_table_known:
+        return Check(
+            SKIP,
+            _(
+                "not checked: env.py could not be read offline ({error}) and does not name its "
+                "version table literally"
+            ).format(error=project.env_error),
+            blind=True,
+        )
+    rows, colliding = ctx.version_rows, ctx.colliding_tables
+    table = project.version_table
     if not rows:
-        # Without the models every table may collide; with them, only the models' tables do (a shared schema).
-        colliding = [table for table in tables if table in model_tables(project.metadata, facts.schema)] \
-            if project.metadata is not None else tables
         if not colliding:
-            what = "no version table yet" if rows is None else "empty"
-            others = f"; {len(tables)} tables of something else" if tables else ""
-            return Check("version-table", OK, f"{project.version_table}: {what} (nothing migrated here yet{others})")
-        facts.tables = colliding
-        return Check("version-table", FAIL, f"{len(colliding)} application tables exist but "
-                     f"{project.version_table} {'does not' if rows is None else 'has no row'}: `alembic upgrade "
-                     "head` fails with \"relation ... already exists\"", [f"tables: {', '.join(colliding)}"],
-                     "already-exists")
+            what = _("no version table yet") if rows is None else _("empty")
+            others = (
+                _("; {count} tables of something else").format(count=len(ctx.app_tables))
+                if ctx.app_tables
+                else ""
+            )
+            return Check(
+                OK,
+                _("{table}: {what} (nothing migrated here yet{others})").format(
+                    table=table, what=what, others=others
+                ),
+            )
+        summary = (
+            _(
+                '{count} application tables exist but {table} does not: `{upgrade}` fails with "relation ... '
+                'already exists"'
+            )
+            if rows is None
+            else _(
+                '{count} application tables exist but {table} has no row: `{upgrade}` fails with "relation '
+                '... already exists"'
+            )
+        )
+        return Check(
+            FAIL,
+            summary.format(count=len(colliding), table=table, upgrade=project.command("upgrade", "head")),
+            [_("tables: {tables}").format(tables=", ".join(colliding)), *_no_version_advice(ctx)],
+            kind="no-version",
+        )
     unknown = [row for row in rows if row not in project.revisions]
     if unknown:
-        return Check("version-table", FAIL, f"the database is at a revision these scripts do not have: "
-                     f"\"Can't locate revision identified by '{unknown[0]}'\" (a branch switched, a revision "
-                     "file deleted, or the database migrated by newer code)",
-                     [f"{project.version_table}: {', '.join(rows)}",
-                      f"script heads: {', '.join(sorted(project.heads)) or '(none)'}"], "troubleshooting")
-    ancestors = {row: {r.revision for r in project.script.iterate_revisions(row, "base")} - {row} for row in rows}
+        return Check(
+            FAIL,
+            _(
+                "the database is at a revision these scripts do not have: \"Can't locate revision "
+                "identified by '{revision}'\" (a branch switched, a revision file deleted, or the "
+                "database migrated by newer code)"
+            ).format(revision=unknown[0]),
+            [
+                f"{table}: {', '.join(rows)}",
+                _("script heads: {heads}").format(heads=", ".join(sorted(project.heads)) or "-"),
+            ],
+            kind="unknown-revision",
+            page="troubleshooting",
+        )
+    ancestors = {
+        row: {r.revision for r in project.script.iterate_revisions(row, "base")} - {row} for row in rows
+    }
     overlap = [(row, other) for row in rows for other in rows if other in ancestors[row]]
     if overlap:
         row, other = overlap[0]
-        return Check("version-table", FAIL, f"{len(rows)} rows on one line of history: Alembic fails with "
-                     f"\"Requested revision {row} overlaps with other requested revisions {other}\"",
-                     [f"{project.version_table}: {', '.join(rows)}", f"{other} is an ancestor of {row}"],
-                     "multiple-heads")
+        return Check(
+            FAIL,
+            _(
+                '{count} rows on one line of history: Alembic fails with "Requested revision {row} '
+                'overlaps with other requested revisions {other}"'
+            ).format(count=len(rows), row=row, other=other),
+            [
+                f"{table}: {', '.join(rows)}",
+                _("{other} is an ancestor of {row}").format(other=other, row=row),
+            ],
+            kind="overlap",
+        )
     if len(rows) > 1:
-        return Check("version-table", OK, f"{len(rows)} rows, one per branch: {', '.join(rows)}")
-    return Check("version-table", OK, f"{project.version_table}: {rows[0]}")
+        return Check(
+            OK, _("{count} rows, one per branch: {rows}").format(count=len(rows), rows=", ".join(rows))
+        )
+    return Check(OK, f"{table}: {rows[0]}")
 
 
-def check_revision(project: Project, facts: Facts, version: Check) -> Check:
-    rows = facts.version_rows
-    if rows is None or not rows:
-        if version.status == FAIL:
-            return Check("revision", SKIP, "unknown: no version recorded (see version-table)")
+def _no_version_advice(ctx: Context) -> list[str]:
+    """Tables but no version: never `stamp head` blind. How to find the revision the schema matches, and which
+    revisions a stamp would skip without any schema comparison noticing (they change data)."""
+    project = ctx.project
+    lines = []
+    if project.metadata is not None:
+        try:
+            diffs = ctx.drift
+            lines.append(
+                _("the live schema matches the models at head; that does not prove every revision ran")
+                if not diffs
+                else _("the live schema differs from the models ({diffs}): a partial schema").format(
+                    diffs="; ".join(diffs)
+                )
+            )
+        except Exception as error:  # noqa: BLE001 - the advice below stands without it
+            lines.append(
+                _("the live schema could not be compared with the models: {error}").format(
+                    error=problems.first_line(getattr(error, "orig", None) or error)
+                )
+            )
+    lines.append(
+        _(
+            "do not `{stamp} head`: find the revision the schema matches (the already-exists runbook "
+            "upgrades a sandbox one revision at a time and compares), `{stamp} <that revision>`, then "
+            "`{upgrade} head`"
+        ).format(stamp=project.command("stamp"), upgrade=project.command("upgrade"))
+    )
+    data = diagnosis.data_changing_revisions(project.script)
+    if data:
+        lines.append(
+            _(
+                "revisions that change data, skipped for good by a stamp over them (run their data steps "
+                "by hand, or stamp below them): {revisions}"
+            ).format(revisions="; ".join(f"{revision}: {', '.join(calls)}" for revision, calls in data))
+        )
+    else:
+        lines.append(
+            _(
+                "no revision changes data (op.execute, op.bulk_insert, connection.execute): a stamp skips "
+                "schema steps only"
+            )
+        )
+    return lines
+
+
+@check("revision")
+def check_revision(ctx: Context) -> Check:
+    """A database behind head runs code against a schema it does not expect: the pending revisions."""
+    project = ctx.project
+    if not project.version_table_known:
+        return Check(SKIP, _("unknown: the version table is not known (see version-table)"), blind=True)
+    rows = ctx.version_rows
+    if not rows:
+        if ctx.colliding_tables:
+            return Check(SKIP, _("unknown: no version recorded (see version-table)"))
         pending = list(reversed(project.revisions))
-        return Check("revision", FAIL, f"{'nothing migrated yet' if facts.tables else 'empty database'}: "
-                     f"{len(pending)} revisions pending, `alembic upgrade head` has never run here",
-                     [f"pending: {', '.join(pending)}"], "run-migrations")
+        summary = (
+            _("nothing migrated yet: {count} revisions pending, `{upgrade}` has never run here")
+            if ctx.app_tables
+            else _("empty database: {count} revisions pending, `{upgrade}` has never run here")
+        )
+        return Check(
+            FAIL,
+            summary.format(count=len(pending), upgrade=project.command("upgrade", "head")),
+            [_("pending: {revisions}").format(revisions=", ".join(pending))],
+            kind="never-migrated",
+            page="run-migrations",
+        )
     if any(row not in project.revisions for row in rows):
-        return Check("revision", SKIP, "unknown: the recorded revision is not in the scripts (see version-table)")
-    try:
-        pending = diagnosis.pending_revisions(project.script, rows)
-    except Exception as error:  # noqa: BLE001 - overlapping rows: Alembic cannot resolve them either
-        return Check("revision", SKIP,
-                     f"unknown: Alembic cannot resolve the recorded rows ({problems.first_line(error)})")
+        return Check(SKIP, _("unknown: the recorded revision is not in the scripts (see version-table)"))
+    pending = ctx.pending
+    if pending is None:
+        return Check(SKIP, _("unknown: Alembic cannot resolve the recorded rows (see version-table)"))
     if len(project.heads) > 1:
-        return Check("revision", SKIP, "not compared with head: the scripts have several heads (see scripts)",
-                     [f"not applied: {', '.join(pending) or '(none)'}"])
+        return Check(
+            SKIP,
+            _("not compared with head: the scripts have several heads (see scripts)"),
+            [_("not applied: {revisions}").format(revisions=", ".join(pending) or "-")],
+        )
     if pending:
-        return Check("revision", FAIL, f"the database is behind head by {len(pending)} revision"
-                     f"{'s' if len(pending) > 1 else ''}: `alembic upgrade head` has not run since they were "
-                     "added", [f"current: {', '.join(rows)}", f"pending: {', '.join(pending)}"], "run-migrations")
-    facts.at_head = True
-    return Check("revision", OK, f"at head {', '.join(rows)}")
+        return Check(
+            FAIL,
+            _plural(
+                len(pending),
+                "the database is behind head by {count} revision: `{upgrade}` has not run since it was added",
+                "the database is behind head by {count} revisions: "
+                "`{upgrade}` has not run since they were added",
+                upgrade=project.command("upgrade", "head"),
+            ),
+            [
+                _("current: {revisions}").format(revisions=", ".join(rows)),
+                _("pending: {revisions}").format(revisions=", ".join(pending)),
+            ],
+            kind="behind",
+            page="run-migrations",
+        )
+    return Check(OK, _("at head {revision}").format(revision=", ".join(rows)))
 
 
-def check_version_width(conn: psycopg.Connection, project: Project, facts: Facts) -> Check:
-    qualified = _version_table_name(conn, project, facts)
-    found = read(conn, """SELECT atttypmod - 4 FROM pg_attribute
-                          WHERE attrelid = to_regclass(%s) AND attname = 'version_num' AND atttypmod > 0""",
-                 [qualified])
-    width = found[0][0] if found else (None if facts.version_rows is not None else 32)  # Alembic creates 32
+@check("version-width")
+def check_version_width(ctx: Context) -> Check:
+    """A revision id longer than ``version_num`` (varchar(32)) runs its DDL, then fails to record itself."""
+    project = ctx.project
+    if not project.version_table_known:
+        return Check(SKIP, _("unknown: the version table is not known (see version-table)"))
+    width = ctx.ask(diagnosis.version_width, project.version_table, ctx.version_schema)
     if width is None:
-        return Check("version-width", OK, "version_num has no length limit")
+        return Check(OK, _("version_num has no length limit"))
     too_long = [revision for revision in project.revisions if len(revision) > width]
     if too_long:
-        return Check("version-width", FAIL, f"{len(too_long)} revision id{'s' if len(too_long) > 1 else ''} longer "
-                     f"than {project.version_table}.version_num (varchar({width})): `alembic upgrade` fails with "
-                     "\"value too long for type character varying\"",
-                     [f"{revision} ({len(revision)} characters)" for revision in too_long], "run-migrations")
-    return Check("version-width", OK, f"every revision id fits version_num (varchar({width}))")
+        return Check(
+            FAIL,
+            _plural(
+                len(too_long),
+                "{count} revision id longer than {table}.version_num "
+                '(varchar({width})): `{upgrade}` fails with "value too long for type character '
+                'varying"',
+                "{count} revision ids longer than {table}.version_num "
+                '(varchar({width})): `{upgrade}` fails with "value too long for type character '
+                'varying"',
+                table=project.version_table,
+                width=width,
+                upgrade=project.command("upgrade"),
+            ),
+            [
+                _("{revision} ({length} characters)").format(revision=revision, length=len(revision))
+                for revision in too_long
+            ],
+            page="run-migrations",
+        )
+    return Check(OK, _("every revision id fits version_num (varchar({width}))").format(width=width))
 
 
-def drift(url: str, project: Project) -> list:
-    """`alembic check`'s comparison, with env.py's own compare settings and filters (compare_metadata)."""
-    opts = {key: project.env_opts[key] for key in ("include_name", "include_object", "include_schemas",
-                                                    "compare_type", "compare_server_default", "version_table",
-                                                    "version_table_schema") if project.env_opts.get(key) is not None}
-    engine = diagnosis.engine(url)
-    try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={**opts, "target_metadata": project.metadata})
-            return compare_metadata(context, project.metadata)
-    finally:
-        engine.dispose()
-
-
-def check_drift(url: str, project: Project, facts: Facts, version: Check) -> Check:
+@check("drift")
+def check_drift(ctx: Context) -> Check:
+    """Models and schema that disagree make `alembic check` fail and the next autogenerate write the wrong
+    migration; compared with env.py's own settings (compare_server_default, include_object, ...)."""
+    project = ctx.project
     if project.metadata is None:
-        return Check("drift", SKIP, project.metadata_note)
-    if not facts.at_head:
-        if version.link == "already-exists":  # the question that decides the fix: is the schema complete?
-            diffs = diagnosis.describe_drift(drift(url, project))
-            version.evidence.append(
-                "the live schema matches the models, so most likely head: `alembic stamp head`, then `alembic check`"
-                if not diffs else f"the live schema differs from the models ({'; '.join(diffs)}): a partial schema, "
-                "do not `stamp head`; stamp the revision it matches")
-        return Check("drift", SKIP, "not compared: the database is not at head (see above)")
-    diffs = diagnosis.describe_drift(drift(url, project))
+        return Check(SKIP, project.metadata_note, blind=project.env_error is not None)
+    if not ctx.at_head:
+        return Check(SKIP, _("not compared: the database is not at head (see above)"))
+    diffs = ctx.drift
     if diffs:
-        return Check("drift", FAIL, f"the live schema differs from the models in {len(diffs)} way"
-                     f"{'s' if len(diffs) > 1 else ''}: `alembic check` fails with \"New upgrade operations "
-                     "detected\"", diffs, "autogenerate-drift")
-    return Check("drift", OK, f"the live schema matches the models ({project.metadata_note})")
+        return Check(
+            FAIL,
+            _plural(
+                len(diffs),
+                "the live schema differs from the models in {count} way: `{check}` "
+                'fails with "New upgrade operations detected"',
+                "the live schema differs from "
+                'the models in {count} ways: `{check}` fails with "New upgrade operations '
+                'detected"',
+                check=project.command("check"),
+            ),
+            diffs,
+        )
+    return Check(OK, _("the live schema matches the models ({source})").format(source=project.metadata_note))
 
 
-def check_migration_role(conn: psycopg.Connection, project: Project, facts: Facts) -> Check:
-    user = read(conn, "SELECT current_user")[0][0]
-    if facts.superuser:
-        return Check("migration-role", OK, f"{user} is a superuser")
-    schema = project.version_schema or facts.schema
-    no_create = not read(conn, "SELECT has_schema_privilege(%s, 'CREATE')", [schema])[0][0]
-    not_owned = read(conn, """
+@check("invalid-indexes")
+def check_invalid_indexes(ctx: Context) -> Check:
+    """A `CREATE INDEX CONCURRENTLY` that failed or was cancelled leaves an invalid index: unused by queries,
+    still updated on every write, and in the way of the retry ("already exists")."""
+    invalid = ctx.ask(diagnosis.invalid_indexes, ctx.schemas)
+    if invalid:
+        return Check(
+            FAIL,
+            _plural(
+                len(invalid),
+                "{count} invalid index (a failed or cancelled CREATE INDEX "
+                "CONCURRENTLY): queries do not use it, every write still updates it",
+                "{count} invalid indexes (a failed or cancelled CREATE INDEX CONCURRENTLY): "
+                "queries do not use them, every write still updates them",
+            ),
+            [
+                _("{index} on {table}: {statement}").format(index=index, table=table, statement=statement)
+                for index, table, statement in invalid
+            ],
+            page="best-practices",
+        )
+    return Check(OK, _("no invalid index"))
+
+
+@check("migration-role")
+def check_migration_role(ctx: Context) -> Check:
+    """Migrations need CREATE on the schema and ownership of what they alter; the connected role is the one
+    that runs them."""
+    user = ctx.read("SELECT current_user")[0][0]
+    if ctx.server[2]:
+        return Check(OK, _("{user} is a superuser").format(user=user))
+    schema = ctx.app_schema
+    no_create = not ctx.read("SELECT has_schema_privilege(%s, 'CREATE')", [schema])[0][0]
+    not_owned = ctx.read(
+        """
         SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                               ELSE 'table' END || ' ' || c.relname, pg_get_userbyid(c.relowner)
         FROM pg_class c
         WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-          AND NOT pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY c.relname""", [schema])
+          AND NOT pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY c.relname""",
+        [schema],
+    )
     if no_create or not_owned:
-        reasons = ([f"no CREATE on schema {schema} (\"permission denied for schema {schema}\")"] if no_create else []) \
-            + ([f"does not own {len(not_owned)} object{'s' if len(not_owned) > 1 else ''} it must alter "
-                "(\"must be owner of table ...\")"] if not_owned else [])
-        return Check("migration-role", FAIL, f"{user} cannot run migrations here: {'; '.join(reasons)}",
-                     [f"{what} is owned by {owner}" for what, owner in not_owned], "permissions")
-    return Check("migration-role", OK, f"{user} owns every object in {schema} and may create there")
+        reasons = (
+            [
+                _('no CREATE on schema {schema} ("permission denied for schema {schema}")').format(
+                    schema=schema
+                )
+            ]
+            if no_create
+            else []
+        ) + (
+            [
+                _plural(
+                    len(not_owned),
+                    'does not own {count} object it must alter ("must be owner of table ...")',
+                    'does not own {count} objects it must alter ("must be owner of table ...")',
+                )
+            ]
+            if not_owned
+            else []
+        )
+        return Check(
+            FAIL,
+            _("{user} cannot run migrations here: {reasons}").format(user=user, reasons="; ".join(reasons)),
+            [_("{what} is owned by {owner}").format(what=what, owner=owner) for what, owner in not_owned],
+        )
+    return Check(
+        OK, _("{user} owns every object in {schema} and may create there").format(user=user, schema=schema)
+    )
 
 
-def check_app_role(conn: psycopg.Connection, project: Project, facts: Facts, role: str | None) -> Check:
+@check("app-role")
+def check_app_role(ctx: Context) -> Check:
+    """The application's role needs DML on every table and sequence, now and after the next migration (default
+    privileges), and must not write the version table (only migrations move it)."""
+    role, project, schema = ctx.app_role, ctx.project, ctx.app_schema
     if not role:
-        return Check("app-role", SKIP, "not checked: pass --app-role NAME (the role the application connects as)")
-    found = read(conn, "SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", [role])
+        return Check(SKIP, _("not checked: pass --app-role NAME (the role the application connects as)"))
+    found = ctx.read("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", [role])
     if not found:
-        return Check("app-role", FAIL, f"role {role} does not exist", [], "permissions")
+        return Check(FAIL, _("role {role} does not exist").format(role=role), kind="missing")
     can_login, superuser = found[0]
     if superuser:
-        return Check("app-role", OK if can_login else FAIL, f"{role} is a superuser"
-                     + ("" if can_login else " without LOGIN"), [], None if can_login else "permissions")
-    schema = project.version_schema or facts.schema
-    # The permissions runbook's own reading of the catalog (diagnosis.table_privileges), so they never disagree.
-    with conn.transaction():
-        access = diagnosis.access_privileges(conn, role, schema)
-        objects = diagnosis.table_privileges(conn, role, schema)
-        defaults = diagnosis.default_privileges(conn, schema)
-    identity = {row[0] for row in read(conn, """
-        SELECT c.relname FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
-        WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind = 'S' AND d.deptype = 'i'""", [schema])}
-    missing = [] if can_login else ["no LOGIN (\"role ... is not permitted to log in\")"]
-    missing += [f"no {what.split()[-1]} on {what.rsplit(' ', 1)[0]}" for what in
-                ("database CONNECT", f"schema {schema} USAGE") if not access[what]]
-    # The app needs DML on its tables, not on the version table; identity sequences need no grant of their own.
-    missing += [f"no {', '.join(item.missing)} on {item.kind} {item.name}" for item in objects
-                if item.missing and item.name != project.version_table and item.name not in identity]
+        if can_login:
+            return Check(OK, _("{role} is a superuser").format(role=role))
+        return Check(FAIL, _("{role} is a superuser without LOGIN").format(role=role), kind="no-login")
+    # The permissions runbook's own reading of the catalog (diagnosis.table_privileges), so they never
+    # disagree.
+    access = ctx.ask(diagnosis.access_privileges, role, schema)
+    objects = ctx.ask(diagnosis.table_privileges, role, schema)
+    defaults = ctx.ask(diagnosis.default_privileges, schema)
+    identity = {
+        row[0]
+        for row in ctx.read(
+            """
+        SELECT c.relname FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid =
+        c.oid
+        WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind = 'S' AND d.deptype = 'i'""",
+            [schema],
+        )
+    }
+    missing = [] if can_login else [_('no LOGIN ("role ... is not permitted to log in")')]
+    missing += [
+        _("no {privilege} on {what}").format(privilege=what.split()[-1], what=what.rsplit(" ", 1)[0])
+        for what in ("database CONNECT", f"schema {schema} USAGE")
+        if not access[what]
+    ]
+    # The app needs DML on its tables, not on the version table; identity sequences need no grant of their
+    # own.
+    missing += [
+        _("no {privileges} on {kind} {name}").format(
+            privileges=", ".join(item.missing), kind=item.kind, name=item.name
+        )
+        for item in objects
+        if item.missing and item.name != project.version_table and item.name not in identity
+    ]
     if missing:
-        return Check("app-role", FAIL, f"{role} cannot use the application's tables: queries fail with "
-                     "\"permission denied for ...\"", missing, "permissions")
+        return Check(
+            FAIL,
+            _(
+                '{role} cannot use the application\'s tables: queries fail with "permission denied for ..."'
+            ).format(role=role),
+            missing,
+        )
+    writes = ctx.ask(diagnosis.version_table_writes, role, ctx.version_schema, project.version_table)
+    if writes:
+        return Check(
+            FAIL,
+            _(
+                "{role} can write {table}: only migrations should move the recorded revision (the app "
+                "may read it)"
+            ).format(role=role, table=project.version_table),
+            [f"REVOKE {', '.join(writes)} ON {ctx.version_schema}.{project.version_table} FROM {role}"],
+            kind="writes-version-table",
+        )
     # Default privileges: what the *next* migration creates is granted only if its owner has them set up.
-    owners = sorted({item.owner for item in objects if item.kind == "table" and item.name != project.version_table}
-                    or {read(conn, "SELECT current_user")[0][0]})
+    owners = sorted(
+        {item.owner for item in objects if item.kind == "table" and item.name != project.version_table}
+        or {ctx.read("SELECT current_user")[0][0]}
+    )
     needed = set(diagnosis.TABLE_PRIVILEGES)
-    granted = {owner for owner, kind, grantee, privileges in defaults
-               if kind == "tables" and grantee == role and needed <= set(privileges.split(", "))}
+    granted = {
+        owner
+        for owner, kind, grantee, privileges in defaults
+        if kind == "tables" and grantee == role and needed <= set(privileges.split(", "))
+    }
     without_defaults = [owner for owner in owners if owner not in granted]
     if without_defaults:
-        return Check("app-role", WARN, f"{role} can use today's tables, but not the ones the next migration creates",
-                     [f"no ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} GRANT ... ON TABLES TO {role}"
-                      for owner in without_defaults], "permissions")
-    return Check("app-role", OK, f"{role} may read and write every table in {schema}, now and after migrations")
+        return Check(
+            WARN,
+            _("{role} can use today's tables, but not the ones the next migration creates").format(role=role),
+            [
+                _("no {statement}").format(
+                    statement=f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA "
+                    f"{schema} GRANT ... ON TABLES TO {role}"
+                )
+                for owner in without_defaults
+            ],
+            kind="default-privileges",
+        )
+    return Check(
+        OK,
+        _("{role} may read and write every table in {schema}, now and after migrations").format(
+            role=role, schema=schema
+        ),
+    )
 
 
-def check_locks(conn: psycopg.Connection, project: Project, facts: Facts) -> Check:
-    """Sessions that would make a migration's ALTER TABLE wait (and then fail on lock_timeout)."""
-    rows = read(conn, """
-        SELECT l.pid, a.usename, a.application_name, a.state, l.granted, l.mode, c.relname,
-               floor(extract(epoch FROM now() - a.state_change))::int,
-               floor(extract(epoch FROM now() - a.xact_start))::int, pg_blocking_pids(l.pid)
-        FROM pg_locks l JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'relation' AND l.pid <> pg_backend_pid()
-          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND c.relnamespace = to_regnamespace(%s) AND c.relkind IN ('r', 'p')
-        ORDER BY l.granted, l.pid, c.relname""", [project.version_schema or facts.schema])
+@check("locks")
+def check_locks(ctx: Context) -> Check:
+    """Sessions that make a migration's DDL wait (and then fail on lock_timeout, or stall every query queued
+    behind it): any exclusive lock held on an application table or the version table, whatever its age; a
+    session idle in a transaction; anyone already waiting. Never "ok" while another check timed out on a
+    lock."""
     blocking, long_running = [], []
-    for pid, user, app, state, granted, mode, table, idle_for, xact_age, blockers in rows:
-        who = f"pid {pid} ({user or '?'}{', ' + app if app else ''})"
-        if not granted:
-            blocking.append(f"{who} waits for {mode} on {table}, blocked by pid {', '.join(map(str, blockers))}")
-        elif state and state.startswith("idle in transaction") and (idle_for or 0) >= IDLE_IN_TRANSACTION_SECONDS:
-            blocking.append(f"{who} is {state} for {idle_for} s holding {mode} on {table}")
-        elif (xact_age or 0) >= LONG_TRANSACTION_SECONDS:
-            long_running.append(f"{who} in a transaction for {xact_age} s holding {mode} on {table}")
+    for lock in ctx.ask(diagnosis.table_locks, ctx.schemas):
+        if not lock.granted:
+            blocking.append(
+                _("{who} waits for {mode} on {table}, blocked by pid {pids}").format(
+                    who=lock.who, mode=lock.mode, table=lock.table, pids=", ".join(map(str, lock.blocked_by))
+                )
+            )
+        elif lock.mode in BLOCKING_MODES:
+            blocking.append(
+                _("{who} holds {mode} on {table} ({state})").format(
+                    who=lock.who, mode=lock.mode, table=lock.table, state=lock.state or "?"
+                )
+            )
+        elif (
+            lock.state
+            and lock.state.startswith("idle in transaction")
+            and (lock.state_seconds or 0) >= IDLE_IN_TRANSACTION_SECONDS
+        ):
+            blocking.append(
+                _("{who} is {state} for {seconds} s holding {mode} on {table}").format(
+                    who=lock.who,
+                    state=lock.state,
+                    seconds=lock.state_seconds,
+                    mode=lock.mode,
+                    table=lock.table,
+                )
+            )
+        elif (lock.transaction_seconds or 0) >= LONG_TRANSACTION_SECONDS:
+            long_running.append(
+                _("{who} in a transaction for {seconds} s holding {mode} on {table}").format(
+                    who=lock.who, seconds=lock.transaction_seconds, mode=lock.mode, table=lock.table
+                )
+            )
     if blocking:
-        return Check("locks", FAIL, "sessions hold or wait for locks on application tables: a migration's DDL "
-                     "waits, then fails with \"canceling statement due to lock timeout\"", blocking + long_running,
-                     "run-migrations")
+        return Check(
+            FAIL,
+            _(
+                "sessions hold or wait for locks on application tables: a migration's DDL waits, then "
+                'fails with "canceling statement due to lock timeout"'
+            ),
+            blocking + long_running,
+            page="run-migrations",
+        )
+    if ctx.timeouts:
+        return Check(
+            FAIL,
+            _(
+                "other checks timed out waiting for a lock, held outside the application tables (the "
+                "catalog, another schema): a migration would wait too"
+            ),
+            list(ctx.timeouts),
+            kind="timeout",
+            page="run-migrations",
+        )
     if long_running:
-        return Check("locks", WARN, "long transactions hold locks on application tables: DDL would wait",
-                     long_running, "run-migrations")
-    return Check("locks", OK, "no session blocks DDL on the application tables")
+        return Check(
+            WARN,
+            _("long transactions hold locks on application tables: DDL would wait"),
+            long_running,
+            page="run-migrations",
+        )
+    return Check(OK, _("no session blocks DDL on the application tables"))
 
 
-def check_migration_lock(conn: psycopg.Connection, key: int | None) -> Check:
+@check("migration-lock")
+def check_migration_lock(ctx: Context) -> Check:
+    """A migration that holds the project's advisory lock makes every other `alembic upgrade` (each
+    container's start) wait for it, then fail: name the session, read from pg_locks without waiting for the
+    lock."""
+    key = ctx.lock_key if ctx.lock_key is not None else ctx.project.lock_key
+    if key == "none":
+        return Check(SKIP, _("not checked (--lock-key none)"))
     if key is None:
-        return Check("migration-lock", SKIP, "not checked (--lock-key none)")
-    unsigned = key & 0xFFFFFFFFFFFFFFFF  # a bigint key shows in pg_locks as two unsigned 32-bit halves
-    rows = read(conn, """
-        SELECT l.pid, l.granted, a.usename, a.application_name, a.state,
-               floor(extract(epoch FROM now() - coalesce(a.xact_start, a.backend_start)))::int
-        FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.pid <> pg_backend_pid()
-          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 1
-        ORDER BY NOT l.granted, l.pid""", [unsigned >> 32, unsigned & 0xFFFFFFFF])
-    holders = [f"pid {pid} ({user or '?'}{', ' + app if app else ''}) holds it, {state or 'state hidden'}"
-               + (f", for {age} s" if age is not None else "") for pid, granted, user, app, state, age in rows
-               if granted]
-    waiting = sum(1 for row in rows if not row[1])
+        return Check(
+            SKIP,
+            _(
+                "does not apply: the project names no migration lock ([scryer_runbook] lock_key in "
+                "alembic.ini, or --lock-key)"
+            ),
+        )
+    sessions = ctx.ask(diagnosis.advisory_lock_sessions, key)
+    holders = [
+        _("pid {pid} ({who}) holds it, {state}").format(
+            pid=pid, who=", ".join(filter(None, [user or "?", app])), state=state or _("state hidden")
+        )
+        + (_(", for {seconds} s").format(seconds=age) if age is not None else "")
+        for pid, granted, user, app, state, age in sessions
+        if granted
+    ]
+    waiting = sum(1 for row in sessions if not row[1])
     if holders:
-        return Check("migration-lock", FAIL, f"the migration lock ({key}) is held: another `alembic upgrade` is "
-                     "running or stuck; new ones wait for it, then fail", holders
-                     + ([f"{waiting} more waiting"] if waiting else []), "docker")
-    return Check("migration-lock", OK, f"the migration lock ({key}) is free")
+        return Check(
+            FAIL,
+            _(
+                "the migration lock ({key}) is held: a migration is running or stuck; each new `{upgrade}` "
+                "waits for it, then fails"
+            ).format(key=key, upgrade=ctx.project.command("upgrade")),
+            holders + ([_("{count} more waiting").format(count=waiting)] if waiting else []),
+            page="docker",
+        )
+    return Check(OK, _("the migration lock ({key}) is free").format(key=key))

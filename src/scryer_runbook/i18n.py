@@ -68,6 +68,11 @@ def _(message: str) -> str:
     return message if lang == "en" else translations(lang).gettext(message)
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for it
+    """Marks an English msgid kept in a table and translated with ``_()`` where it is printed."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     lang = current()
     if lang == "en":

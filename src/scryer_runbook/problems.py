@@ -1,45 +1,56 @@
-"""Turn a failure into one clear line that names the problem and the runbook that helps.
+"""Turn a failure into one clear line that names the problem and the runbook that helps, in the reader's language.
 
-Connection failures reach us as ``psycopg.OperationalError`` with libpq's text and, for failures before a
-session exists, no SQLSTATE, so the text is what tells them apart (the server runs with ``lc_messages=C``).
+Where PostgreSQL gives a SQLSTATE (``error.sqlstate``), the code decides. Failures while connecting come without
+one: libpq hands psycopg text only, the server's part in the server's ``lc_messages`` language (``致命错误:  数据库
+"scryer" 不存在``) and libpq's and the system's parts in the client's. So the text decides there, and each message
+it looks for is written once, as PostgreSQL's (or libpq's, or libc's) own English msgid, and turned into a pattern
+for every language whose message catalogue is installed (Debian: ``postgres-15.mo``, ``libpq5-15.mo``, ``libc.mo``
+under /usr/share/locale). Without the catalogues only the English texts are recognised.
 """
 
 from __future__ import annotations
 
-import locale
+import bisect
+import functools
+import itertools
+import mmap
 import os
 import re
+import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
+from scryer_runbook import i18n
+from scryer_runbook.catalogue import RUNBOOKS as CATALOGUE
 from scryer_runbook.catalogue import SLUGS
+from scryer_runbook.i18n import N_, _
 from scryer_runbook.urls import BadURL, mask_text
 
-DOCS_URL = os.environ.get("SCRYER_DOCS_URL", "http://127.0.0.1:8000").rstrip("/")
+# The published site (mkdocs.yml's site_url, checked by tests/test_pages.py). SCRYER_DOCS_URL points the links
+# elsewhere, e.g. at `make serve` (http://127.0.0.1:8000).
+SITE_URL = "https://scryer-project.github.io/scryer-runbook/"
+DOCS_URL = (os.environ.get("SCRYER_DOCS_URL") or SITE_URL).rstrip("/")
 RUNBOOKS = SLUGS  # the catalogue is the one list
-
-
-def default_lang() -> str:
-    lang = os.environ.get("LANG") or (locale.getlocale()[0] or "")
-    return "zh" if lang.lower().startswith("zh") else "en"
+default_lang = i18n.current  # the links' language, where callers do not pass one
 
 
 def runbook_url(slug: str, lang: str | None = None) -> str:
     """The runbook page in the reader's language (中文 is the site's default language, at the root)."""
     assert slug in RUNBOOKS, slug
-    prefix = "" if (lang or default_lang()) == "zh" else "/en"
+    prefix = "" if (lang or i18n.current()) == "zh" else "/en"
     return f"{DOCS_URL}{prefix}/runbooks/{slug}/"
 
 
 @dataclass(frozen=True)
 class Problem:
     kind: str
-    summary: str
+    summary: str  # in the language in force when the problem was named
     runbook: str
 
     def line(self, lang: str | None = None) -> str:
-        return f"{self.summary} (runbook: {runbook_url(self.runbook, lang)})"
+        return _("{summary} (runbook: {url})").format(summary=self.summary, url=runbook_url(self.runbook, lang))
 
 
 class ProblemError(Exception):
@@ -50,30 +61,135 @@ class ProblemError(Exception):
         self.problem = problem
 
 
-# (kind, pattern in libpq's message, summary, runbook); first match wins.
-_CONNECT_PATTERNS = [
-    ("refused", r"Connection refused", "connection refused by {host}:{port}: no server is listening there", "not-ready"),
-    ("unresolved", r"failed to resolve host|could not translate host name|Name or service not known",
-     "host name {host!r} could not be resolved", "not-ready"),
-    ("timeout", r"timeout expired|timed out", "no answer from {host}:{port} before the connect timeout", "not-ready"),
-    ("starting", r"the database system is starting up|not yet accepting connections",
-     "the server at {host}:{port} is still starting up", "not-ready"),
-    ("not-accepting", r"the database system is not accepting connections",
-     "the server at {host}:{port} is up but not accepting connections (in recovery, or a standby without hot_standby)",
-     "not-ready"),
-    ("shutting-down", r"the database system is shutting down", "the server at {host}:{port} is shutting down",
-     "not-ready"),
-    ("password", r"password authentication failed", "password authentication failed for user {user!r}",
-     "not-ready"),
-    ("no-password", r"no password supplied", "the server wants a password for user {user!r} and none was given",
-     "not-ready"),
-    ("role-missing", r'role "[^"]*" does not exist', "role {user!r} does not exist on {host}:{port}", "not-ready"),
-    ("database-missing", r'database "[^"]*" does not exist', "database {database!r} does not exist on {host}:{port}",
-     "not-ready"),
-    ("no-connect", r"permission denied for database", "user {user!r} has no CONNECT privilege on database {database!r}",
-     "permissions"),
-    ("unreachable", r"No route to host|Network is unreachable", "{host}:{port} is unreachable from here", "not-ready"),
+# (kind, the messages that show it, as printed in English (printf msgids), summary, runbook); first match wins.
+_CONNECT_KINDS = [
+    ("refused", ("Connection refused",),
+     N_("connection refused by {host}:{port}: no server is listening there"), "not-ready"),
+    ("unresolved", ("failed to resolve host", 'could not translate host name "%s" to address: %s',
+                    "Name or service not known", "Temporary failure in name resolution"),
+     N_("host name {host!r} could not be resolved"), "not-ready"),
+    ("timeout", ("timeout expired", "Connection timed out"),
+     N_("no answer from {host}:{port} before the connect timeout"), "not-ready"),
+    ("starting", ("the database system is starting up", "the database system is not yet accepting connections"),
+     N_("the server at {host}:{port} is still starting up"), "not-ready"),
+    ("not-accepting", ("the database system is not accepting connections",),
+     N_("the server at {host}:{port} is up but not accepting connections (in recovery, or a standby without "
+        "hot_standby)"), "not-ready"),
+    ("shutting-down", ("the database system is shutting down",),
+     N_("the server at {host}:{port} is shutting down"), "not-ready"),
+    ("password", ('password authentication failed for user "%s"',),
+     N_("password authentication failed for user {user!r}"), "not-ready"),
+    ("no-password", ("no password supplied",),
+     N_("the server wants a password for user {user!r} and none was given"), "not-ready"),
+    ("role-missing", ('role "%s" does not exist',),
+     N_("role {user!r} does not exist on {host}:{port}"), "not-ready"),
+    ("database-missing", ('database "%s" does not exist',),
+     N_("database {database!r} does not exist on {host}:{port}"), "not-ready"),
+    ("no-connect", ('permission denied for database "%s"',),
+     N_("user {user!r} has no CONNECT privilege on database {database!r}"), "permissions"),
+    ("unreachable", ("No route to host", "Network is unreachable"),
+     N_("{host}:{port} is unreachable from here"), "not-ready"),
 ]
+# SQLSTATEs that name a connection problem on their own; 57P03 (cannot_connect_now) and 28000 cover several kinds,
+# so the text still decides between those.
+_CONNECT_SQLSTATES = {"28P01": "password", "3D000": "database-missing", "42501": "no-connect"}
+# Statement failures the runbooks answer: SQLSTATE -> (kind, summary); the runbook is the catalogue's.
+_STATEMENT_SQLSTATES = {
+    "42P07": ("already-exists", N_("the migration creates something that already exists: {detail}")),
+    "42501": ("permission-denied", N_("the role is missing a privilege: {detail}")),
+}
+
+# Where message catalogues live: the system's locale folder (Debian's PostgreSQL packages), a source build's.
+LOCALE_DIRS = (Path("/usr/share/locale"), Path("/usr/local/share/locale"), Path("/usr/local/pgsql/share/locale"))
+_POSTGRES_DOMAINS = ("postgres.mo", "postgres-[0-9]*.mo", "libpq.mo", "libpq5-[0-9]*.mo")
+_PRINTF = re.compile(r"(%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.\d+)?(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGaAcspm])")
+
+
+def message_pattern(message: str) -> str:
+    """A printf-style message as a regex: its text literal, each placeholder any text (``%%`` a percent sign)."""
+    parts = [None if index % 2 else part for index, part in enumerate(_PRINTF.split(message.replace("%%", "\0")))]
+    while parts and not (parts[0] or "").strip():  # a search needs no leading or trailing wildcard
+        parts.pop(0)
+    while parts and not (parts[-1] or "").strip():
+        parts.pop()
+    parts[0], parts[-1] = parts[0].lstrip(), parts[-1].rstrip()
+    return "".join(".*?" if part is None else re.escape(part.replace("\0", "%")) for part in parts)
+
+
+@functools.cache
+def catalogue_files() -> dict[str, list[Path]]:
+    """language -> its installed PostgreSQL catalogues (server, libpq), then libc's (system errors such as
+    "Connection refused") for the languages PostgreSQL speaks."""
+    found: dict[str, list[Path]] = {}
+    for folder in LOCALE_DIRS:
+        for domain in _POSTGRES_DOMAINS:
+            for path in sorted(folder.glob(f"*/LC_MESSAGES/{domain}")):
+                found.setdefault(path.parent.parent.name, []).append(path)
+    for lang, paths in found.items():
+        paths += [libc for folder in LOCALE_DIRS if (libc := folder / lang / "LC_MESSAGES" / "libc.mo").exists()]
+    return found
+
+
+def lookup(path: Path, msgid: str) -> str | None:
+    """``msgid``'s translation in the .mo file at ``path``, found by bisection (None when it has none).
+
+    ``gettext.GNUTranslations`` reads a whole catalogue, about a second for PostgreSQL's (800 KB each); the .mo
+    format keeps its msgids sorted, so a few look-ups take milliseconds (tests check both agree)."""
+    data = _mapped(path)
+    order = "<" if data[:4] == b"\xde\x12\x04\x95" else ">"
+    count, originals, translated = struct.unpack_from(f"{order}3I", data, 8)
+    wanted = msgid.encode()
+
+    def entry(table: int, index: int) -> bytes:
+        length, offset = struct.unpack_from(f"{order}2I", data, table + 8 * index)
+        return data[offset:offset + length]
+
+    index = bisect.bisect_left(range(count), wanted, key=lambda i: entry(originals, i))
+    if index < count and entry(originals, index) == wanted:
+        return entry(translated, index).decode() or None  # PostgreSQL's and libc's catalogues are UTF-8
+    return None
+
+
+@functools.cache
+def _mapped(path: Path) -> mmap.mmap:
+    with path.open("rb") as file:
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+@functools.cache
+def translations(message: str) -> dict[str, str]:
+    """language -> ``message`` as that language's installed catalogues print it (languages without it left out)."""
+    found = {}
+    for lang, paths in catalogue_files().items():
+        for path, msgid in itertools.product(paths, (message, message + "\n")):  # libpq's msgids end in a newline
+            text = lookup(path, msgid)
+            if text:
+                found[lang] = text.rstrip("\n")
+                break
+    return found
+
+
+@functools.cache
+def _connect_patterns(translated: bool) -> list[tuple[str, re.Pattern]]:
+    """(kind, one regex for all its messages): in English, or (``translated``) in every installed language."""
+    table = []
+    for kind, messages, _summary, _runbook in _CONNECT_KINDS:
+        texts = [text for message in messages
+                 for text in (translations(message).values() if translated else [message])]
+        if texts:
+            table.append((kind, re.compile("|".join(message_pattern(text) for text in texts))))
+    return table
+
+
+def connect_kind(text: str) -> str | None:
+    """The kind of connection failure ``text`` shows, in English or any installed language; None if none.
+
+    English first: the catalogues are searched (once per process, about 0.1 s) only for a text it does not match."""
+    for translated in (False, True):
+        for kind, pattern in _connect_patterns(translated):
+            if pattern.search(text):
+                return kind
+    return None
 
 
 def first_line(error: BaseException) -> str:
@@ -84,14 +200,29 @@ def first_line(error: BaseException) -> str:
 
 def explain_connect_error(error: Exception, url) -> Problem:
     """Name a failed connection. ``url`` is a parsed SQLAlchemy URL; its password is never used here."""
-    text = str(error)
     where = {"host": url.host or "localhost", "port": url.port or 5432, "user": url.username or "",
              "database": url.database or ""}
-    for kind, pattern, summary, runbook in _CONNECT_PATTERNS:
-        if re.search(pattern, text):
-            return Problem(kind, summary.format(**where), runbook)
-    return Problem("connect-failed", f"could not connect to {where['host']}:{where['port']}: {first_line(error)}",
-                   "not-ready")
+    kind = _CONNECT_SQLSTATES.get(getattr(error, "sqlstate", None) or "") or connect_kind(str(error))
+    for known, _messages, summary, runbook in _CONNECT_KINDS:
+        if known == kind:
+            return Problem(kind, _(summary).format(**where), runbook)
+    return Problem("connect-failed", _("could not connect to {host}:{port}: {reason}").format(
+        reason=first_line(error), **where), "not-ready")
+
+
+def explain_statement_error(error: BaseException) -> Problem | None:
+    """A Problem for a failed statement whose SQLSTATE a runbook answers (42P07, 42501); None for anything else.
+
+    The server's own first line (in its language) is kept as the detail."""
+    original = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's exception
+    known = _STATEMENT_SQLSTATES.get(getattr(original, "sqlstate", None) or "")
+    if known is None:
+        return None
+    kind, summary = known
+    runbook = next(entry.slug for entry in CATALOGUE if original.sqlstate in entry.sqlstates)
+    diag = getattr(original, "diag", None)
+    detail = mask_text(diag.message_primary) if diag is not None and diag.message_primary else first_line(original)
+    return Problem(kind, _(summary).format(detail=detail), runbook)
 
 
 def explain(error: BaseException, url=None) -> Problem | None:

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from scryer_runbook import guard, urls
+from scryer_runbook import fastcli, guard, urls
 from scryer_runbook.urls import mask_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +37,13 @@ class Result:
 
 
 def run(args: list[str], url: str | None = None, cwd: Path | str = REPO_ROOT, timeout: float = 120,
-        env: dict | None = None, stdout_only: bool = False) -> Result:
+        env: dict | None = None, stdout_only: bool = False, runner=subprocess.run) -> Result:
     """Run a command with ``DATABASE_URL`` set to ``url``; stdout and stderr interleaved as a terminal shows them
-    (``stdout_only``: stdout alone when the command succeeds, e.g. the SQL of ``--sql`` without the log lines)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    if url is not None:
-        env.setdefault("DATABASE_URL", url)
-    done = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, timeout=timeout,
-                          stderr=subprocess.PIPE if stdout_only else subprocess.STDOUT)
+    (``stdout_only``: stdout alone when the command succeeds, e.g. the SQL of ``--sql`` without the log lines).
+    ``runner``: ``subprocess.run`` or a drop-in for it (``fastcli.run``)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"DATABASE_URL": url} if url is not None else {}), **(env or {})}
+    done = runner(args, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, timeout=timeout,
+                  stderr=subprocess.PIPE if stdout_only else subprocess.STDOUT)
     output = done.stdout if not stdout_only or done.returncode == 0 else done.stdout + done.stderr
     return Result(args, done.returncode, mask_text(output))
 
@@ -149,8 +148,9 @@ class AlembicProject:
         if read_only:
             env["PGOPTIONS"] = READ_ONLY_PGOPTIONS
         tool = "flask" if self.is_flask else "alembic"
+        # Through the preloaded fork server (fastcli): a process per command as here, without its import time.
         result = run([sys.executable, "-m", "scryer_runbook.guard", tool, *self.cli[1:], *args], cwd=self.workdir,
-                     env=env, timeout=timeout, stdout_only=stdout_only)
+                     env=env, timeout=timeout, stdout_only=stdout_only, runner=fastcli.run)
         result.args = [*self.cli, *args]
         return result
 

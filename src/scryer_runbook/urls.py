@@ -14,6 +14,8 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from scryer_runbook.i18n import _
+
 # Drivers people put in DATABASE_URL for PostgreSQL; all of them run on psycopg 3 here.
 POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+asyncpg",
                     "postgresql+pg8000", "postgresql+psycopg_async"}
@@ -28,7 +30,7 @@ def database_url(env_file: str | Path = ".env") -> str:
     """``DATABASE_URL`` from the environment, else from the ``.env`` file, as the guide's 环境准备 expects."""
     url = os.environ.get("DATABASE_URL") or dotenv_values(env_file).get("DATABASE_URL")
     if not url:
-        raise BadURL("DATABASE_URL is not set (environment or .env)")
+        raise BadURL(_("DATABASE_URL is not set (environment or .env)"))
     return url
 
 
@@ -39,10 +41,12 @@ def parse(url: str | URL, source: str = "DATABASE_URL") -> URL:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise BadURL(f"malformed {source} {mask_text(str(url))!r}: {error}") from None
+        raise BadURL(_("malformed {source} {url!r}: {error}").format(source=source, url=mask_text(str(url)),
+                                                                     error=error)) from None
     if parsed.drivername not in POSTGRES_DRIVERS:
-        raise BadURL(f"unsupported driver {parsed.drivername!r} in {source}: this project needs PostgreSQL "
-                     "(postgresql://, postgresql+psycopg:// or postgresql+asyncpg://)")
+        raise BadURL(_("unsupported driver {driver!r} in {source}: this project needs PostgreSQL "
+                       "(postgresql://, postgresql+psycopg:// or postgresql+asyncpg://)").format(
+                           driver=parsed.drivername, source=source))
     return parsed.set(drivername=PSYCOPG)
 
 

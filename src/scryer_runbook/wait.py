@@ -15,6 +15,7 @@ import psycopg
 from sqlalchemy.engine import URL
 
 from scryer_runbook import problems, urls
+from scryer_runbook.i18n import _
 
 # Problems a server that is still starting (or restarting, as the official image does after its init scripts) shows.
 TRANSIENT = {"refused", "timeout", "starting", "shutting-down", "unresolved", "unreachable"}
@@ -22,12 +23,12 @@ TRANSIENT = {"refused", "timeout", "starting", "shutting-down", "unresolved", "u
 
 def add_arguments(parser, command: str) -> None:
     # The defaults come from the environment as text: argparse converts them with `type` and names a bad value.
-    parser.add_argument("--host", help="connect to this host instead of the configured one")
-    parser.add_argument("--port", type=int, help="connect to this port instead of the configured one")
+    parser.add_argument("--host", help=_("connect to this host instead of the configured one"))
+    parser.add_argument("--port", type=int, help=_("connect to this port instead of the configured one"))
     parser.add_argument("--timeout", type=float, default=os.environ.get("WAIT_TIMEOUT", "60"),
-                        help="give up after this many seconds (env WAIT_TIMEOUT, default 60; 0 = one attempt)")
+                        help=_("give up after this many seconds (env WAIT_TIMEOUT, default 60; 0 = one attempt)"))
     parser.add_argument("--interval", type=float, default=os.environ.get("WAIT_INTERVAL", "2"),
-                        help="seconds between attempts (env WAIT_INTERVAL, default 2)")
+                        help=_("seconds between attempts (env WAIT_INTERVAL, default 2)"))
 
 
 def app_url() -> URL:
@@ -38,7 +39,7 @@ def app_url() -> URL:
         return urls.parse(urls.database_url())
     port = env.get("POSTGRES_PORT") or "5432"
     if not port.isdigit():
-        raise urls.BadURL(f"POSTGRES_PORT must be a port number, not {port!r}")
+        raise urls.BadURL(_("POSTGRES_PORT must be a port number, not {port!r}").format(port=port))
     return urls.parse(URL.create("postgresql", username=env.get("POSTGRES_USER"), password=env.get("POSTGRES_PASSWORD"),
                                  host=env["POSTGRES_HOST"], port=int(port), database=env.get("POSTGRES_DB")))
 
@@ -56,12 +57,13 @@ def run(args) -> int:
         except psycopg.OperationalError as error:
             problem = problems.explain_connect_error(error, url)
         else:
-            print(f"PostgreSQL is ready: {urls.masked(url.set(drivername='postgresql'))} accepts connections")
+            print(_("PostgreSQL is ready: {url} accepts connections").format(
+                url=urls.masked(url.set(drivername="postgresql"))))
             return 0
         if problem.kind not in TRANSIENT or time.monotonic() + args.interval > deadline:
-            print("ERROR: PostgreSQL is not ready", problem.line(), sep="\n", file=sys.stderr)
+            print(_("ERROR: PostgreSQL is not ready"), problem.line(), sep="\n", file=sys.stderr)
             return 1
         if problem.line() != waiting_for:  # say why it waits, once per reason, not once per attempt
             waiting_for = problem.line()
-            print(f"waiting: {waiting_for}", file=sys.stderr, flush=True)
+            print(_("waiting: {reason}").format(reason=waiting_for), file=sys.stderr, flush=True)
         time.sleep(args.interval)

@@ -10,7 +10,11 @@ One module per concern; all re-exported here, so a notebook writes ``diagnosis.c
 from scryer_runbook.diagnosis.ahead import *  # noqa: F403
 from scryer_runbook.diagnosis.concurrent_ddl import *  # noqa: F403
 from scryer_runbook.diagnosis.core import *  # noqa: F403
+from scryer_runbook.diagnosis.indexes import *  # noqa: F403
+from scryer_runbook.diagnosis.locks import *  # noqa: F403
 from scryer_runbook.diagnosis.privileges import *  # noqa: F403
+from scryer_runbook.diagnosis.project import *  # noqa: F403
 from scryer_runbook.diagnosis.readiness import *  # noqa: F403
 from scryer_runbook.diagnosis.revisions import *  # noqa: F403
 from scryer_runbook.diagnosis.version_column import *  # noqa: F403
+from scryer_runbook.diagnosis.versions import *  # noqa: F403

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy import create_engine, pool
 
 from scryer_runbook import urls
 from scryer_runbook.project import REPO_ROOT
@@ -48,22 +48,6 @@ def schema_snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:
     return [row for row in conn.execute(SCHEMA_SNAPSHOT) if "alembic_version" not in row[1]]
 
 
-def version_rows(conn: psycopg.Connection, version_table: str = "alembic_version",
-                 schema: str | None = None) -> list[str] | None:
-    """The revisions recorded in the version table; None when it does not exist."""
-    qualified = conn.execute("SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
-                             [schema or "public", version_table]).fetchone()[0]
-    if qualified is None:
-        return None
-    return [row[0] for row in conn.execute(f"SELECT version_num FROM {qualified} ORDER BY 1")]  # noqa: S608
-
-
-def app_tables(conn: psycopg.Connection) -> list[str]:
-    """Tables in ``public`` other than Alembic's own."""
-    return [row[0] for row in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY 1")]
-
-
 def alembic_config(ini: str | Path = REPO_ROOT / "alembic.ini") -> Config:
     config = Config(str(ini))
     config.attributes["configure_logger"] = False
@@ -84,13 +68,29 @@ def pending_revisions(script: ScriptDirectory, current: list[str]) -> list[str]:
     return list(reversed(steps))
 
 
-def drift(url: str, metadata: MetaData) -> list:
-    """What `alembic check` would generate: the live schema against the models (compare_server_default on)."""
+# env.py's configure() options that change what `alembic check` compares.
+DRIFT_OPTIONS = ("include_name", "include_object", "include_schemas", "compare_type",
+                 "compare_server_default", "version_table", "version_table_schema")
+
+
+def drift(url: str, metadata, options: dict | None = None) -> list:
+    """What `alembic check` would generate: the live schema against the models (Alembic's compare_metadata).
+
+    ``metadata`` is a MetaData (or a list of them), or a ``Project`` (``diagnosis.load_project``), whose
+    env.py options are then used. ``options`` are env.py's ``context.configure()`` options: its compare
+    settings, include filters and version table are honoured. Without any, compare_server_default is on
+    (Scryer's env.py setting).
+    """
+    if hasattr(metadata, "env_opts"):  # a Project
+        metadata, options = metadata.metadata, metadata.env_opts if options is None else options
+    if options is None:
+        opts = {"compare_server_default": True}
+    else:
+        opts = {key: options[key] for key in DRIFT_OPTIONS if options.get(key) is not None}
     eng = engine(url)
     try:
         with eng.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_server_default": True,
-                                                             "target_metadata": metadata})
+            context = MigrationContext.configure(conn, opts={**opts, "target_metadata": metadata})
             return compare_metadata(context, metadata)
     finally:
         eng.dispose()

@@ -94,28 +94,14 @@ def project_metadata(project: Path = REPO_ROOT, module: str = "src.backend.app.m
     """The models' ``metadata`` of an Alembic project folder, imported from that folder the way its env.py does.
 
     For a project copy whose models were edited: this process's own ``src`` modules (if any) are set aside while
-    the copy's are imported, and put back afterwards.
+    the copy's are imported, and put back afterwards (``project_imports``, as the doctor reads env.py).
     """
     import importlib  # noqa: PLC0415
-    import sys  # noqa: PLC0415
 
-    top = module.split(".")[0]
+    from scryer_runbook.diagnosis.project import project_imports  # noqa: PLC0415
 
-    def ours() -> dict:
-        return {name: mod for name, mod in sys.modules.items() if name == top or name.startswith(top + ".")}
-
-    saved = ours()
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, str(project))
-    try:
-        importlib.invalidate_caches()
+    with project_imports([str(project)]):
         return importlib.import_module(module).metadata
-    finally:
-        sys.path.remove(str(project))
-        for name in ours():
-            del sys.modules[name]
-        sys.modules.update(saved)
 
 
 def _default_text(value) -> str:

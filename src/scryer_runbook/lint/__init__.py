@@ -21,7 +21,7 @@ from pathlib import Path
 from unittest import mock
 
 from scryer_runbook import diagnosis, i18n, problems
-from scryer_runbook.checks import project_imports
+from scryer_runbook.diagnosis.project import project_imports
 from scryer_runbook.i18n import _
 from scryer_runbook.lint import chain as chains
 from scryer_runbook.lint import config as settings_module

@@ -116,7 +116,7 @@ def risky_operations(path: Path, risks: list = RISKY) -> list[str]:
 def destructive_operations(path: Path) -> list[str]:
     """The lines of a revision's upgrade() that throw data away (drop_column / drop_table): such a revision must be
     edited by a human before it runs anywhere."""
-    return risky_operations(path, DROPS_DATA)
+    return [line.split("  # ")[0] for line in risky_operations(path, DROPS_DATA)]
 
 
 def relax_not_null(path: Path, column: str) -> None:

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from scryer_runbook import project as projects
 from scryer_runbook import sandbox as sandboxes
-from scryer_runbook import i18n, server, urls
+from scryer_runbook import i18n, problems, server, urls
 from scryer_runbook.runbook import print_instead
 
 
@@ -105,8 +105,9 @@ NOT_ACCEPTING_STATES = {
 
 
 @contextlib.contextmanager
-def server_in_state(state: str, restore_seconds: int = 300):
+def server_in_state(state: str, restore_seconds: int = 300, settings: dict[str, str] | None = None):
     """A real server that answers but refuses new sessions, in one of ``NOT_ACCEPTING_STATES``; yields its URL.
+    ``settings`` go to ``server.start_server`` (e.g. a Chinese ``lc_messages``).
 
     In ``starting`` each WAL restore attempt takes ``restore_seconds`` and then fails; after a few attempts recovery
     ends and the server accepts sessions (a few seconds for ``restore_seconds=1``; never, in practice, by default).
@@ -118,7 +119,7 @@ def server_in_state(state: str, restore_seconds: int = 300):
         raise ValueError(f"unknown state {state!r}; one of {sorted(NOT_ACCEPTING_STATES)}")
     user = server._run_as()  # noqa: SLF001 - the same unprivileged account the server runs as
     pg_ctl = None
-    with _stopped_at_exit(server.start_server()) as srv:
+    with _stopped_at_exit(server.start_server(settings=settings)) as srv:
         pg_ctl = [str(srv.bindir / "pg_ctl"), "-D", str(srv.datadir), "-l", str(srv.root / "server.log")]
         session = None
         try:
@@ -140,15 +141,16 @@ def server_in_state(state: str, restore_seconds: int = 300):
                 # restart keeps the original options (postmaster.opts); -W: "starting" never reports ready
                 server._run([*pg_ctl, "-m", "fast", "-W", "restart"], user,  # noqa: SLF001
                             stdin=subprocess.DEVNULL, start_new_session=True)
-            _until_refused_with(srv.url, NOT_ACCEPTING_STATES[state][1])
+            _until_refused_with(srv.url, state)
             yield srv.url
         finally:
             if session is not None:
                 session.close()
 
 
-def _until_refused_with(url: str, text: str, timeout: float = 15) -> None:
-    """Wait until a connection attempt fails with ``text`` (the server is (re)starting or stopping meanwhile)."""
+def _until_refused_with(url: str, state: str, timeout: float = 15) -> None:
+    """Wait until a connection attempt fails as ``state`` does, in the server's language (the server is (re)starting
+    or stopping meanwhile)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -156,10 +158,10 @@ def _until_refused_with(url: str, text: str, timeout: float = 15) -> None:
             last = "connected"
         except psycopg.OperationalError as error:
             last = str(error)
-            if text in last:
+            if problems.explain_connect_error(error, urls.parse(url)).kind == state:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"server did not reach the state {text!r}; last attempt: {last}")
+            raise RuntimeError(f"server did not reach the state {state!r}; last attempt: {last}")
         time.sleep(0.05)
 
 
