@@ -35,7 +35,7 @@ from site_support import (
     url_prefix,
 )
 
-from scryer_runbook import fastcli, project, server, urls
+from scryer_runbook import fastcli, project, scenarios, server, urls
 
 SITE_NAME = {"zh": "Scryer 数据库迁移手册", "en": "Scryer migration runbooks"}
 SEARCH_PLACEHOLDER = {"zh": "搜索", "en": "Search"}
@@ -534,7 +534,7 @@ APP_DOWN = {"zh": "应用在部署后宕机", "en": "The app is down after a dep
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_app_down_page_is_in_the_nav_and_leads_to_every_runbook(site, lang):
     """The incident page without Jupyter: under 故障排查 in both languages, linking every runbook, the stop-the-
-    bleeding steps (SKIP_MIGRATION, which docker/entrypoint.sh honours) and the unknown-revision section."""
+    bleeding steps (SKIP_MIGRATION, which docker/entrypoint.sh honours) and the database-ahead section."""
     page = site / url_prefix(lang) / "troubleshooting" / "app-down" / "index.html"
     html = page.read_text(encoding="utf-8")
     nav = [a.get("href") for tag, a in parse(site / url_prefix(lang) / "troubleshooting" / "index.html").tags
@@ -543,7 +543,7 @@ def test_the_app_down_page_is_in_the_nav_and_leads_to_every_runbook(site, lang):
     assert APP_DOWN[lang] in html
     hrefs = {a["href"] for tag, a in parse(page).tags if tag == "a" and "href" in a}
     assert {f"../../runbooks/{slug}/" for slug in RUNBOOKS} <= hrefs, hrefs
-    assert "../#unknown-revision" in hrefs and "../../run-migrations/#limits" in hrefs
+    assert "../#database-ahead" in hrefs and "../../run-migrations/#limits" in hrefs
     import html as htmllib
     assert "SKIP_MIGRATION=true docker compose up -d scryer-dev" in htmllib.unescape(re.sub(r"<[^>]+>", "", html))
     assert '"${SKIP_MIGRATION,,}" = true' in (REPO_ROOT / "docker" / "entrypoint.sh").read_text()
@@ -694,8 +694,9 @@ def test_grants_on_the_troubleshooting_page_are_the_compose_init_script_s():
     """The least-privilege grants shown for 'permission denied' are the ones docker/initdb/ really runs."""
     script = " ".join((REPO_ROOT / "docker" / "initdb" / "10-scryer-roles.sh").read_text(encoding="utf-8").split())
     for lang in LANGUAGES:
-        blocks = [body for info, body in code_blocks((DOCS / "troubleshooting" / f"index.{lang}.md")
-                                                     .read_text(encoding="utf-8")) if info == "sql"]
+        page = (DOCS / "troubleshooting" / f"index.{lang}.md").read_text(encoding="utf-8")
+        section = re.search(r"^## .*\{#permissions\}.*?(?=^## )", page, re.M | re.S)[0]
+        blocks = [body for info, body in code_blocks(section) if info == "sql"]
         statements = [" ".join(s.split()) for s in " ".join(blocks).split(";") if s.strip()]
         assert len(statements) == 6
         for statement in statements:
@@ -801,6 +802,15 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     run("alembic stamp 002_add_users_table", "stamp")
     run("alembic upgrade head", "stamp")
     run("alembic check", "stamp")
+
+    # The database-ahead fix: a newer release (with 005_add_tasks_done) migrated the database; its code downgrades.
+    ahead, newer = scratch.database("ahead"), project.copy_project(tmp_path / "newer")
+    shutil.copytree(scenarios.database_ahead.FIXTURES / "database-ahead", newer, dirs_exist_ok=True)
+    project.alembic("upgrade", "head", url=ahead, project=newer, check=True)
+    assert "Can't locate revision identified by '005_add_tasks_done'" in project.alembic("upgrade", "head", url=ahead).output
+    project.alembic("downgrade", "004_index_tasks_created_at", url=ahead, project=newer, check=True)
+    ran.add("alembic downgrade 004_index_tasks_created_at")
+    project.alembic("upgrade", "head", url=ahead, check=True)  # the older code starts again
 
     # New revisions (the database is at head, so autogenerate has nothing to add), then two heads to merge.
     for command in sorted(c for c in documented_alembic_commands() if c.startswith("alembic revision")):

@@ -94,6 +94,27 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
                 'invalid input value for enum task_status: "blocked"'),
         sqlstates=("42710", "42704", "55P04", "25001"),
     ),
+    RunbookEntry(
+        "database-ahead", "Runbook：数据库比代码新", "Runbook: database ahead of the code",
+        errors=("Can't locate revision identified by",),
+        findings=("version-table:unknown-revision",),
+    ),
+    RunbookEntry(
+        "version-too-long", "Runbook：版本号太长", "Runbook: revision id too long",
+        errors=("value too long for type character varying(32)",
+                "(psycopg.errors.StringDataRightTruncation) value too long for type character varying(32)"),
+        sqlstates=("22001",),
+        findings=("version-width",),
+    ),
+    RunbookEntry(
+        "concurrent-index", "Runbook：不能在事务中执行的 DDL", "Runbook: DDL outside a transaction",
+        errors=("CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
+                "DROP INDEX CONCURRENTLY cannot run inside a transaction block",
+                "VACUUM cannot run inside a transaction block",
+                "ALTER TYPE ... ADD cannot run inside a transaction block"),
+        sqlstates=("25001",),
+        findings=("invalid-indexes",),
+    ),
 )
 
 SLUGS: tuple[str, ...] = tuple(entry.slug for entry in RUNBOOKS)

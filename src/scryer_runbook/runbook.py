@@ -155,10 +155,13 @@ class Runbook:
             raise RuntimeError(_("{command} failed; stopped before the next step").format(
                 command=self.project.shown(*command)) + (f" {why}" if why else ""))
 
-    def fix_sql(self, statements: list, url: str | None = None) -> None:
-        """Run SQL statements in one transaction when allowed; otherwise print them."""
+    def fix_sql(self, statements: list, url: str | None = None, autocommit: bool = False) -> None:
+        """Run SQL statements in one transaction when allowed; otherwise print them.
+
+        ``autocommit=True`` runs each statement on its own, for those that refuse a transaction block
+        (``DROP INDEX CONCURRENTLY``, ``VACUUM``)."""
         url = url or self.url
-        with psycopg.connect(url) as conn:
+        with psycopg.connect(url, autocommit=autocommit) as conn:
             rendered = [statement if isinstance(statement, str) else statement.as_string(conn)
                         for statement in statements]
             if not self.may_write:

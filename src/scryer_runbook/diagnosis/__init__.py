@@ -7,7 +7,9 @@
 One module per concern; all re-exported here, so a notebook writes ``diagnosis.connect(...)``.
 """
 
+from scryer_runbook.diagnosis.ahead import *  # noqa: F403
 from scryer_runbook.diagnosis.blocking import *  # noqa: F403
+from scryer_runbook.diagnosis.concurrent_ddl import *  # noqa: F403
 from scryer_runbook.diagnosis.core import *  # noqa: F403
 from scryer_runbook.diagnosis.enums import *  # noqa: F403
 from scryer_runbook.diagnosis.indexes import *  # noqa: F403
@@ -16,4 +18,5 @@ from scryer_runbook.diagnosis.privileges import *  # noqa: F403
 from scryer_runbook.diagnosis.project import *  # noqa: F403
 from scryer_runbook.diagnosis.readiness import *  # noqa: F403
 from scryer_runbook.diagnosis.revisions import *  # noqa: F403
+from scryer_runbook.diagnosis.version_column import *  # noqa: F403
 from scryer_runbook.diagnosis.versions import *  # noqa: F403
