@@ -48,9 +48,22 @@ def reference_initdb_and_start() -> None:
         data = server._private_dir(Path(root) / "data", user)
         server._run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-N", "--auth=trust"], user)
         port = server.free_port()
-        server._run([str(bindir / "pg_ctl"), "-D", str(data), "-w", "-o",
-                     f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off", "-l", str(data / "log"), "start"], user,
-                    stdin=subprocess.DEVNULL, start_new_session=True)
+        server._run(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off",
+                "-l",
+                str(data / "log"),
+                "start",
+            ],
+            user,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         server._run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user)
 
 
@@ -65,14 +78,17 @@ def kernel_start() -> None:
 def alembic_both_ways(row, runs: int, url: str) -> None:
     """One `alembic` command as a plain `python -m alembic` process and through the fork server (fastcli)."""
     fastcli.prestart()
-    for args, label in ((["--version"], "no work at all: all of it is overhead"),
-                        (["current"], "one connection, one query"),
-                        (["heads"], "reads the revision scripts")):
+    for args, label in (
+        (["--version"], "no work at all: all of it is overhead"),
+        (["current"], "one connection, one query"),
+        (["heads"], "reads the revision scripts"),
+    ):
         times = {}
         for way, runner in (("plain", subprocess.run), ("fast", fastcli.run)):
             command = [sys.executable, "-m", "alembic", *args]
-            times[way] = median_of(runs, lambda command=command, runner=runner: project.run(
-                command, url=url, runner=runner))
+            times[way] = median_of(
+                runs, lambda command=command, runner=runner: project.run(command, url=url, runner=runner)
+            )
         row(f"`alembic {' '.join(args)}` ({label}): plain / fork server", times["plain"], times["fast"])
 
 
@@ -87,10 +103,13 @@ def timed_make(target: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure for the fast figures (default 5)")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="runs per figure for the fast figures (default 5)"
+    )
     parser.add_argument("--notebook-runs", type=int, default=3, help="runs per notebook (default 3)")
-    parser.add_argument("--suite", action="store_true",
-                        help="also time `make test-fast` and `make test` end to end (minutes)")
+    parser.add_argument(
+        "--suite", action="store_true", help="also time `make test-fast` and `make test` end to end (minutes)"
+    )
     args = parser.parse_args()
     rows: list[tuple[str, tuple[float, ...]]] = []
 
@@ -101,13 +120,17 @@ def main() -> int:
 
     from scryer_runbook.lint import lint  # noqa: PLC0415
 
-    projects = {"the project's chain": REPO_ROOT / "alembic.ini",
-                "10 revisions, lint fixture": REPO_ROOT / "tests/fixtures/lint/rules/alembic.ini"}
+    projects = {
+        "the project's chain": REPO_ROOT / "alembic.ini",
+        "10 revisions, lint fixture": REPO_ROOT / "tests/fixtures/lint/rules/alembic.ini",
+    }
     for label, ini in projects.items():
         row(f"lint: {label} (in-process, squawk included)", median_of(args.runs, lambda ini=ini: lint(ini)))
     command = [sys.executable, "-m", "scryer_runbook.cli", "lint"]
-    row("lint: `scryer-runbook lint`, the whole command (project's chain)",
-        median_of(3, lambda: subprocess.run(command, cwd=REPO_ROOT, capture_output=True, check=False)))
+    row(
+        "lint: `scryer-runbook lint`, the whole command (project's chain)",
+        median_of(3, lambda: subprocess.run(command, cwd=REPO_ROOT, capture_output=True, check=False)),
+    )
 
     cold = median_of(max(3, args.runs // 2), embedded_cold)
     row("embedded PostgreSQL: cold start + stop (initdb)", cold)
@@ -121,15 +144,25 @@ def main() -> int:
     os.environ["DATABASE_URL"] = srv.url
     try:
         box = Sandbox(srv.url)
-        row("scratch database create + drop", median_of(args.runs * 4, lambda: (box.database("bench"), box.close())))
+        row(
+            "scratch database create + drop",
+            median_of(args.runs * 4, lambda: (box.database("bench"), box.close())),
+        )
         try:
             from scryer_runbook import doctor  # noqa: PLC0415
 
             url = box.database("doctor")
-            subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO_ROOT, check=True,
-                           env={**os.environ, "DATABASE_URL": url}, capture_output=True)
-            row("doctor: full triage of a local database (in-process)",
-                median_of(args.runs, lambda: doctor.triage(url, str(REPO_ROOT / "alembic.ini"))))
+            subprocess.run(
+                [sys.executable, "-m", "alembic", "upgrade", "head"],
+                cwd=REPO_ROOT,
+                check=True,
+                env={**os.environ, "DATABASE_URL": url},
+                capture_output=True,
+            )
+            row(
+                "doctor: full triage of a local database (in-process)",
+                median_of(args.runs, lambda: doctor.triage(url, str(REPO_ROOT / "alembic.ini"))),
+            )
             alembic_both_ways(row, args.runs, url)
             box.close()
         except ImportError:
@@ -140,18 +173,29 @@ def main() -> int:
             seconds = median_of(args.notebook_runs, lambda path=path: execute(path))
             row(f"notebook {path.name} (kernel share {kernel / seconds:.0%})", seconds)
         with tempfile.TemporaryDirectory() as site:
-            row("mkdocs build --strict (both languages)", median_of(3, lambda: subprocess.run(
-                [str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-q", "-d", site],
-                cwd=REPO_ROOT, check=True, capture_output=True)))
+            row(
+                "mkdocs build --strict (both languages)",
+                median_of(
+                    3,
+                    lambda: subprocess.run(
+                        [str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-q", "-d", site],
+                        cwd=REPO_ROOT,
+                        check=True,
+                        capture_output=True,
+                    ),
+                ),
+            )
     finally:
         srv.stop()
         del os.environ["DATABASE_URL"]
     if args.suite:
         row("make test-fast, end to end (warm virtual environment)", timed_make("test-fast"))
         row("make test, end to end (warm virtual environment)", timed_make("test"))
-    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"median of {args.runs} runs ({args.notebook_runs} for notebooks; 3 for builds and cold starts); "
-          f"load average {os.getloadavg()[0]:.1f}\n")
+    print(
+        f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"median of {args.runs} runs ({args.notebook_runs} for notebooks; 3 for builds and cold starts); "
+        f"load average {os.getloadavg()[0]:.1f}\n"
+    )
     print("| what | seconds |\n|---|---:|")
     for label, seconds in rows:
         print(f"| {label} | {' / '.join(f'{s:.3f}' for s in seconds)} |")

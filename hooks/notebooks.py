@@ -27,10 +27,16 @@ if ".ipynb" not in mkdocs.utils.markdown_extensions:
     mkdocs.utils.markdown_extensions = (*mkdocs.utils.markdown_extensions, ".ipynb")
 
 TEXT = {
-    "zh": {"download": "下载此 notebook", "note": "在 JupyterLab 中运行，或用 papermill 对你自己的数据库执行，见",
-           "how_to": "如何运行 runbook"},
-    "en": {"download": "Download this notebook", "note": "Run it in JupyterLab, or with papermill against your own "
-           "database: see", "how_to": "Running a runbook"},
+    "zh": {
+        "download": "下载此 notebook",
+        "note": "在 JupyterLab 中运行，或用 papermill 对你自己的数据库执行，见",
+        "how_to": "如何运行 runbook",
+    },
+    "en": {
+        "download": "Download this notebook",
+        "note": "Run it in JupyterLab, or with papermill against your own database: see",
+        "how_to": "Running a runbook",
+    },
 }
 HOW_TO_PAGE = "troubleshooting/run-a-runbook/"
 
@@ -38,11 +44,17 @@ _EXTERNAL_SCRIPTS = [
     # <script src=""> left by nbconvert's mathjax macro when no MathJax URL is configured, and its configuration
     re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S),
     # the mermaid.js loader (imports from cdnjs when a diagram is present)
-    re.compile(r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded", async \(\) => \{\s*'
-               r"const diagrams = document\.querySelectorAll\(\"\.jp-Mermaid.*?</script>", re.S),
+    re.compile(
+        r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded", async \(\) => \{\s*'
+        r"const diagrams = document\.querySelectorAll\(\"\.jp-Mermaid.*?</script>",
+        re.S,
+    ),
 ]
-_HEADING = re.compile(r'<h(?P<level>[1-6]) id="(?P<id>[^"]*)">(?P<body>.*?)'
-                      r'<a class="anchor-link" href="#[^"]*">(?P<mark>.*?)</a>\s*</h(?P=level)>', re.S)
+_HEADING = re.compile(
+    r'<h(?P<level>[1-6]) id="(?P<id>[^"]*)">(?P<body>.*?)'
+    r'<a class="anchor-link" href="#[^"]*">(?P<mark>.*?)</a>\s*</h(?P=level)>',
+    re.S,
+)
 _slugify = slugify(case="lower")
 
 
@@ -73,9 +85,13 @@ def _fix_headings(html: str) -> tuple[str, list[dict]]:
                 n += 1
                 anchor = f"{base}_{n}"
         seen.add(anchor)
-        headings.append({"level": int(match["level"]), "id": anchor, "name": htmllib.escape(name, quote=False)})
-        return (f'<h{match["level"]} id="{anchor}">{match["body"]}'
-                f'<a class="headerlink" href="#{anchor}" title="Permanent link">{match["mark"]}</a></h{match["level"]}>')
+        headings.append(
+            {"level": int(match["level"]), "id": anchor, "name": htmllib.escape(name, quote=False)}
+        )
+        return (
+            f'<h{match["level"]} id="{anchor}">{match["body"]}'
+            f'<a class="headerlink" href="#{anchor}" title="Permanent link">{match["mark"]}</a></h{match["level"]}>'
+        )
 
     return _HEADING.sub(fix, html), headings
 
@@ -99,8 +115,10 @@ def _banner(page) -> str:
     name = posixpath.basename(page.file.src_uri)  # e.g. already-exists.zh.ipynb, copied next to the page
     here = posixpath.dirname(page.file.dest_uri)
     how_to = posixpath.relpath(posixpath.join("en" if lang == "en" else "", HOW_TO_PAGE), here) + "/"
-    return (f'<p class="runbook-download"><a class="md-button md-button--primary" href="{name}" download="{name}">'
-            f'{text["download"]} ({name})</a> <span>{text["note"]} <a href="{how_to}">{text["how_to"]}</a>.</span></p>')
+    return (
+        f'<p class="runbook-download"><a class="md-button md-button--primary" href="{name}" download="{name}">'
+        f'{text["download"]} ({name})</a> <span>{text["note"]} <a href="{how_to}">{text["how_to"]}</a>.</span></p>'
+    )
 
 
 def on_page_content(html, page, config, files):

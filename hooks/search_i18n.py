@@ -44,9 +44,18 @@ _CONFIG = re.compile(r'(<script id="__config" type="application/json">)(.*?)(</s
 def _as_pasted(text: str) -> str:
     """The Chinese lines in ``text``'s code, unsegmented, also with each quoted word as Material's query parser
     leaves it (the quotes become a space before the word, none after), and the glued terms."""
-    lines = [html.unescape(line.replace("\u200b", "")) for code in _CODE.findall(text) for line in code.splitlines()
-             if _CJK.search(line)]
-    glued = [word + run[:end] for line in lines for word, run in _GLUED.findall(line) for end in range(1, len(run) + 1)]
+    lines = [
+        html.unescape(line.replace("\u200b", ""))
+        for code in _CODE.findall(text)
+        for line in code.splitlines()
+        if _CJK.search(line)
+    ]
+    glued = [
+        word + run[:end]
+        for line in lines
+        for word, run in _GLUED.findall(line)
+        for end in range(1, len(run) + 1)
+    ]
     return " ".join(lines + [_QUOTED.sub(r" \1", line) for line in lines if '"' in line] + glued)
 
 
@@ -88,7 +97,9 @@ def on_post_page(output, page, config):
     return _CONFIG.sub(rebase, output, count=1)
 
 
-@event_priority(-110)  # after static-i18n's on_post_build, which builds the other languages and stacks the index
+@event_priority(
+    -110
+)  # after static-i18n's on_post_build, which builds the other languages and stacks the index
 def on_post_build(config):
     i18n, others = _languages(config)
     if i18n is None or i18n.building:  # an inner, per-language build: the stacked index is written after it
@@ -115,12 +126,13 @@ def on_post_build(config):
             doc["boost"] = doc.get("boost", 1) * _SECTION_BOOSTS[doc["location"]]
         first = doc["location"].split("/", 1)[0]
         if first in others:
-            doc["location"] = doc["location"][len(first) + 1:]
+            doc["location"] = doc["location"][len(first) + 1 :]
             per_language[first].append(doc)
         else:
             per_language[None].append(doc)
     for lang, docs in per_language.items():
         target = path if lang is None else Path(config.site_dir) / lang / "search" / "search_index.json"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps({**index, "docs": docs}, ensure_ascii=False, separators=(",", ":")),
-                          encoding="utf-8")
+        target.write_text(
+            json.dumps({**index, "docs": docs}, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+        )

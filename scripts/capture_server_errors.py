@@ -53,8 +53,9 @@ def concurrent_create(url: str) -> str:
     with psycopg.connect(url) as first, psycopg.connect(url, autocommit=True) as second:
         first.execute("CREATE TABLE tasks (id int)")
         result = {}
-        racer = threading.Thread(target=lambda: result.update(
-            line=statement_error(second, "CREATE TABLE tasks (id int)")))
+        racer = threading.Thread(
+            target=lambda: result.update(line=statement_error(second, "CREATE TABLE tasks (id int)"))
+        )
         racer.start()
         while not first.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
             time.sleep(0.01)  # until the second session waits
@@ -73,20 +74,29 @@ def lock_timeout(url: str) -> str:
 
 def capture() -> dict[str, list[str]]:
     """section id of docs/troubleshooting/index.*.md -> the lines a Chinese-locale server prints for it."""
-    sections: dict[str, list[str]] = {"already-exists": [], "not-ready": [], "permissions": [],
-                                      "concurrent-migrations": []}
+    sections: dict[str, list[str]] = {
+        "already-exists": [],
+        "not-ready": [],
+        "permissions": [],
+        "concurrent-migrations": [],
+    }
     for state in ("starting", "not-accepting", "shutting-down"):
         with scenarios.server_in_state(state, settings=LC_MESSAGES) as url:
             parsed = urls.parse(url)
-            sections["not-ready"].append(connect_error(host=parsed.host, port=parsed.port, user=parsed.username,
-                                                       dbname=parsed.database))
+            sections["not-ready"].append(
+                connect_error(
+                    host=parsed.host, port=parsed.port, user=parsed.username, dbname=parsed.database
+                )
+            )
     srv = server.start_server(settings=LC_MESSAGES)
     try:
         tcp = {"host": "127.0.0.1", "port": srv.port}
         admin = psycopg.connect(srv.url, autocommit=True)
         role_missing = connect_error(host=str(srv.root / "sockets"), port=srv.port, user=NAME, dbname=NAME)
         password = secrets.token_urlsafe(16)  # never printed
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(NAME), sql.Literal(password)))
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(NAME), sql.Literal(password))
+        )
         sections["not-ready"] += [
             connect_error(**tcp, user=NAME, password=password + "-wrong", dbname="postgres"),
             role_missing,
@@ -100,7 +110,9 @@ def capture() -> dict[str, list[str]]:
         owner_url = f"postgresql://{server.SUPERUSER}@127.0.0.1:{srv.port}/{NAME}"
         with psycopg.connect(owner_url, autocommit=True) as owner:
             owner.execute("CREATE TABLE users (id serial PRIMARY KEY, name text)")
-            sections["already-exists"].append(statement_error(owner, "CREATE TABLE users (id serial PRIMARY KEY)"))
+            sections["already-exists"].append(
+                statement_error(owner, "CREATE TABLE users (id serial PRIMARY KEY)")
+            )
             owner.execute(sql.SQL("GRANT INSERT ON users TO {}").format(sql.Identifier(NAME)))
         app_url = urls.libpq(urls.parse(owner_url).set(username=NAME, password=password))
         with psycopg.connect(app_url, autocommit=True) as app:
@@ -120,12 +132,17 @@ def capture() -> dict[str, list[str]]:
 
 def render(sections: dict[str, list[str]]) -> dict[Path, str]:
     """The snippet files: one per troubleshooting section, one line per error."""
-    return {SNIPPETS / f"{section}.txt": "".join(f"{line}\n" for line in lines) for section, lines in sections.items()}
+    return {
+        SNIPPETS / f"{section}.txt": "".join(f"{line}\n" for line in lines)
+        for section, lines in sections.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a snippet differs from a fresh capture")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if a snippet differs from a fresh capture"
+    )
     args = parser.parse_args(argv)
     files = render(capture())
     if args.check:

@@ -59,7 +59,8 @@ def pytest_sessionfinish(session, exitstatus):
     databases, roles = sandbox.sweep(os.environ["DATABASE_URL"])
     if databases or roles:
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
-            f"LEFT BEHIND by this run (now dropped): databases {databases}, roles {roles}", red=True)
+            f"LEFT BEHIND by this run (now dropped): databases {databases}, roles {roles}", red=True
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -101,8 +102,12 @@ def head_db(scratch, head_template):
 
 def outputs(nb) -> str:
     """Everything an executed notebook's code cells printed, in order (streams arrive in arbitrary chunks)."""
-    return "".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                   for output in cell.get("outputs", []))
+    return "".join(
+        output.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
 
 
 def schema_and_versions(url: str):

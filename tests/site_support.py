@@ -24,8 +24,16 @@ LANGUAGES = ("zh", "en")  # zh is the default language, served at /
 RUNBOOKS = SLUGS
 CHROMIUM = "/usr/bin/chromium"
 # Flags from the field notes: headless, and nothing that phones home.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -39,12 +47,31 @@ class Build:
 def build_site(site_dir: Path) -> Build:
     """`mkdocs build --strict` of this repository into ``site_dir`` (never into ./site)."""
     # Served at the root of 127.0.0.1 (serve() below), as `make serve` does: links relative to the root.
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           "SCRYER_SITE_URL": "http://127.0.0.1:8000/"}
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "SCRYER_SITE_URL": "http://127.0.0.1:8000/",
+    }
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-                           str(REPO_ROOT / "mkdocs.yml"), "--site-dir", str(site_dir)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(REPO_ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(site_dir),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return Build(site_dir, time.monotonic() - started, done.stdout + done.stderr, done.returncode)
 
 
@@ -71,8 +98,12 @@ def session_build(tmp_path_factory, worker_id: str) -> Build:
 
     def produce():
         build = build_site(directory / "site")
-        return {"site": str(build.site), "seconds": build.seconds, "output": build.output,
-                "returncode": build.returncode}
+        return {
+            "site": str(build.site),
+            "seconds": build.seconds,
+            "output": build.output,
+            "returncode": build.returncode,
+        }
 
     data = once(directory, "site-build", produce)
     return Build(Path(data["site"]), data["seconds"], data["output"], data["returncode"])
@@ -93,8 +124,10 @@ def page_sources(lang: str) -> dict[str, Path]:
     return pages
 
 
-FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
-                   re.S | re.M)
+FENCE = re.compile(
+    r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+    re.S | re.M,
+)
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*(?:\{[^}]*\})?[ \t]*#*$", re.M)
 SECTION_ID = re.compile(r"^##[ \t]+.*\{#(?P<id>[\w-]+)[^}]*\}[ \t]*$", re.M)
 
@@ -115,7 +148,9 @@ INCLUDE = re.compile(r'^--8<-- "(?P<path>[^"]+)"$', re.M)
 def included(block: str) -> str:
     """A code block with its pymdownx.snippets includes (``--8<-- "file"``) replaced by the files' text, as the built
     page shows it."""
-    return INCLUDE.sub(lambda match: (REPO_ROOT / match["path"]).read_text(encoding="utf-8").rstrip("\n"), block)
+    return INCLUDE.sub(
+        lambda match: (REPO_ROOT / match["path"]).read_text(encoding="utf-8").rstrip("\n"), block
+    )
 
 
 def error_texts(lang: str = "zh") -> dict[str, list[str]]:
@@ -123,10 +158,15 @@ def error_texts(lang: str = "zh") -> dict[str, list[str]]:
     markdown = (DOCS / "troubleshooting" / f"index.{lang}.md").read_text(encoding="utf-8")
     sections = {}
     starts = list(SECTION_ID.finditer(markdown))
-    for match, following in zip(starts, [*starts[1:], None]):
-        body = markdown[match.end():following.start() if following else len(markdown)]
-        lines = [line for info, block in code_blocks(body) if info.split()[:1] == ["text"]
-                 for line in included(block).splitlines() if line.strip()]
+    for match, following in zip(starts, [*starts[1:], None], strict=True):
+        body = markdown[match.end() : following.start() if following else len(markdown)]
+        lines = [
+            line
+            for info, block in code_blocks(body)
+            if info.split()[:1] == ["text"]
+            for line in included(block).splitlines()
+            if line.strip()
+        ]
         if lines:
             sections[match["id"]] = lines
     return sections

@@ -24,8 +24,11 @@ def owner_and_app(scratch: sandbox.Sandbox) -> tuple[str, str]:
     database = scratch.database("startup")
     owner, owner_password = scratch.role("owner")
     app, app_password = scratch.role("app")
-    names = {"db": sql.Identifier(make_url(database).database), "owner": sql.Identifier(owner),
-             "app": sql.Identifier(app)}
+    names = {
+        "db": sql.Identifier(make_url(database).database),
+        "owner": sql.Identifier(owner),
+        "app": sql.Identifier(app),
+    }
     with psycopg.connect(database, autocommit=True) as conn:
         for statement in (
             "ALTER DATABASE {db} OWNER TO {owner}",  # PostgreSQL 15: the owner may create in schema public
@@ -41,10 +44,20 @@ def owner_and_app(scratch: sandbox.Sandbox) -> tuple[str, str]:
 def container_env(app_url: str, owner_url: str, **extra: str) -> dict[str, str]:
     """scryer-dev's environment: the app's POSTGRES_* pieces, the owner's DATABASE_URL (for Alembic)."""
     app = make_url(app_url)
-    return {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
-            "POSTGRES_HOST": app.host, "POSTGRES_PORT": str(app.port), "POSTGRES_USER": app.username,
-            "POSTGRES_PASSWORD": app.password or "", "POSTGRES_DB": app.database, "DATABASE_URL": owner_url,
-            "WAIT_TIMEOUT": "10", "WAIT_INTERVAL": "1", **extra}
+    return {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "PYTHONUNBUFFERED": "1",
+        "POSTGRES_HOST": app.host,
+        "POSTGRES_PORT": str(app.port),
+        "POSTGRES_USER": app.username,
+        "POSTGRES_PASSWORD": app.password or "",
+        "POSTGRES_DB": app.database,
+        "DATABASE_URL": owner_url,
+        "WAIT_TIMEOUT": "10",
+        "WAIT_INTERVAL": "1",
+        **extra,
+    }
 
 
 @contextlib.contextmanager
@@ -55,11 +68,23 @@ def compose_server():
     try:
         passwords = {"SCRYER_OWNER_PASSWORD": "owner-s3cr3t-pw", "SCRYER_APP_PASSWORD": "app-s3cr3t-pw"}
         # The image runs the script as its superuser (POSTGRES_USER) against the server it is initialising.
-        subprocess.run([DOCKER / "initdb" / "10-scryer-roles.sh"], check=True, capture_output=True,
-                       env={**os.environ, **passwords, "POSTGRES_USER": server.SUPERUSER, "PGHOST": "127.0.0.1",
-                            "PGPORT": str(srv.port), "PATH": f"{srv.bindir}:{os.environ['PATH']}"})  # psql
+        subprocess.run(
+            [DOCKER / "initdb" / "10-scryer-roles.sh"],
+            check=True,
+            capture_output=True,
+            env={
+                **os.environ,
+                **passwords,
+                "POSTGRES_USER": server.SUPERUSER,
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(srv.port),
+                "PATH": f"{srv.bindir}:{os.environ['PATH']}",
+            },
+        )  # psql
         url = URL.create("postgresql", host="127.0.0.1", port=srv.port, database="scryer")
-        yield (url.set(username="scryer", password=passwords["SCRYER_OWNER_PASSWORD"]).render_as_string(False),
-               url.set(username="scryer_app", password=passwords["SCRYER_APP_PASSWORD"]).render_as_string(False))
+        yield (
+            url.set(username="scryer", password=passwords["SCRYER_OWNER_PASSWORD"]).render_as_string(False),
+            url.set(username="scryer_app", password=passwords["SCRYER_APP_PASSWORD"]).render_as_string(False),
+        )
     finally:
         srv.stop()

@@ -26,16 +26,27 @@ def target(scratch, empty_db):
     database = urls.parse(empty_db).database
     with psycopg.connect(empty_db, autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(PASSWORD)))
-        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(role))
+        )
     return urls.parse(empty_db).set(drivername="postgresql", username=role, password=PASSWORD)
 
 
 # case -> (what to change in the target URL, the line expected, as a regex)
 CASES = {
-    "malformed-url": ({"port": "notaport"}, r"malformed DATABASE_URL 'postgresql://\w+:\*\*\*@[\w.]+:notaport/\w+'"),
+    "malformed-url": (
+        {"port": "notaport"},
+        r"malformed DATABASE_URL 'postgresql://\w+:\*\*\*@[\w.]+:notaport/\w+'",
+    ),
     "unknown-driver": ({"drivername": "mysql"}, r"unsupported driver 'mysql' in DATABASE_URL"),
-    "closed-port": ({"host": "127.0.0.1", "port": 1}, r"connection refused by 127\.0\.0\.1:1: no server is listening"),
-    "unresolvable-host": ({"host": "nosuchhost.invalid"}, r"host name 'nosuchhost\.invalid' could not be resolved"),
+    "closed-port": (
+        {"host": "127.0.0.1", "port": 1},
+        r"connection refused by 127\.0\.0\.1:1: no server is listening",
+    ),
+    "unresolvable-host": (
+        {"host": "nosuchhost.invalid"},
+        r"host name 'nosuchhost\.invalid' could not be resolved",
+    ),
     "wrong-password": ({"password": "wrong-" + PASSWORD}, r"password authentication failed for user '\w+'"),
     "missing-database": ({"database": "nosuchdb"}, r"database 'nosuchdb' does not exist on [\w.]+:\d+"),
 }
@@ -64,8 +75,15 @@ def assert_one_clear_line(result: project.Result, pattern: str) -> None:
 
 def run(args: list, url: str, cwd: Path = project.REPO_ROOT, **env: str) -> project.Result:
     """Like project.run (what project.alembic uses), but unmasked: the test must see a password if one leaks."""
-    done = subprocess.run([str(arg) for arg in args], cwd=cwd, env={**os.environ, "DATABASE_URL": url, **env},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    done = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env={**os.environ, "DATABASE_URL": url, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
     return project.Result(args, done.returncode, done.stdout)
 
 
@@ -97,7 +115,12 @@ def test_syntax_error_in_a_revision(target, tmp_path):
     copy = project.copy_project(tmp_path)
     revision = copy / "alembic" / "versions" / "003_add_tasks_table.py"
     revision.write_text(revision.read_text().replace("def upgrade() -> None:", "def upgrade( -> None:"))
-    result = run([sys.executable, "-m", "alembic", "upgrade", "head"], target.render_as_string(hide_password=False),
-                 cwd=copy)
-    assert_one_clear_line(result, rf"^FAILED: syntax error in {re.escape(str(revision))}, line \d+: invalid syntax$")
+    result = run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        target.render_as_string(hide_password=False),
+        cwd=copy,
+    )
+    assert_one_clear_line(
+        result, rf"^FAILED: syntax error in {re.escape(str(revision))}, line \d+: invalid syntax$"
+    )
     assert not has_version_table(target)

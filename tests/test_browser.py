@@ -15,9 +15,18 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-
-from site_support import (CHROMIUM, CHROMIUM_ARGS, LANGUAGES, REPO_ROOT, error_texts, once, serve,
-                          session_build, shared_dir, url_prefix)
+from site_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LANGUAGES,
+    REPO_ROOT,
+    error_texts,
+    once,
+    serve,
+    session_build,
+    shared_dir,
+    url_prefix,
+)
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -28,13 +37,24 @@ RUNBOOK_PAGE = "runbooks/already-exists/"
 # Words a reader types, and a page that must come up in the top three for them (None: found at all; "downgrade" is
 # now taught by the database-ahead and version-too-long runbooks too, which rank as high as the Downgrading page).
 WORDS = {
-    "zh": {"relation": "runbooks/already-exists/", "迁移": None, "权限": "runbooks/permissions/",
-           "降级": "downgrade/", "幂等": "best-practices/"},
-    "en": {"relation": "runbooks/already-exists/", "downgrade": None, "idempotent": "best-practices/",
-           "permission": "runbooks/permissions/"},
+    "zh": {
+        "relation": "runbooks/already-exists/",
+        "迁移": None,
+        "权限": "runbooks/permissions/",
+        "降级": "downgrade/",
+        "幂等": "best-practices/",
+    },
+    "en": {
+        "relation": "runbooks/already-exists/",
+        "downgrade": None,
+        "idempotent": "best-practices/",
+        "permission": "runbooks/permissions/",
+    },
 }
-MISSING_CHROMIUM = (f"Chromium is not installed at {CHROMIUM}: the browser tests need it. Install it with "
-                    "`apt-get install chromium fonts-noto-cjk` (`make test` does this when run as root).")
+MISSING_CHROMIUM = (
+    f"Chromium is not installed at {CHROMIUM}: the browser tests need it. Install it with "
+    "`apt-get install chromium fonts-noto-cjk` (`make test` does this when run as root)."
+)
 
 
 def site_path(url: str) -> str:
@@ -44,8 +64,16 @@ def site_path(url: str) -> str:
 
 def visit(site: Path) -> dict:
     """Everything the browser tests look at, in one browser session."""
-    record: dict = {"error": None, "requests": [], "bad_responses": [], "page_errors": [], "pages": {},
-                    "switches": [], "search": {}, "words": {}}
+    record: dict = {
+        "error": None,
+        "requests": [],
+        "bad_responses": [],
+        "page_errors": [],
+        "pages": {},
+        "switches": [],
+        "search": {},
+        "words": {},
+    }
     if not Path(CHROMIUM).exists():
         record["error"] = MISSING_CHROMIUM
         return record
@@ -58,8 +86,11 @@ def visit(site: Path) -> dict:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.on("request", lambda request: record["requests"].append(request.url))
-            context.on("response", lambda response: response.status >= 400 and record["bad_responses"].append(
-                [response.url, response.status]))
+            context.on(
+                "response",
+                lambda response: response.status >= 400
+                and record["bad_responses"].append([response.url, response.status]),
+            )
             page = context.new_page()
             page.on("pageerror", lambda error: record["page_errors"].append(str(error)))
 
@@ -92,10 +123,17 @@ def visit(site: Path) -> dict:
                     page.wait_for_load_state("load")
                     page.hover(".md-header__option .md-select")
                     page.click(f".md-select__link[hreflang={other}]")
-                    page.wait_for_url(lambda url: site_path(url).rstrip("/") != (url_prefix(lang) + deep).rstrip("/"))
+                    page.wait_for_url(
+                        lambda url: site_path(url).rstrip("/") != (url_prefix(lang) + deep).rstrip("/")
+                    )
                     page.wait_for_load_state("load")
-                    record["switches"].append({"from": url_prefix(lang) + deep, "to": site_path(page.url),
-                                               "lang": page.get_attribute("html", "lang")})
+                    record["switches"].append(
+                        {
+                            "from": url_prefix(lang) + deep,
+                            "to": site_path(page.url),
+                            "lang": page.get_attribute("html", "lang"),
+                        }
+                    )
 
             for lang in LANGUAGES:
                 page.goto(base + url_prefix(lang))
@@ -108,20 +146,30 @@ def visit(site: Path) -> dict:
                 def query(text: str) -> list[list[str]]:
                     search.fill(text)
                     search.press("End")  # Material searches on keyup
-                    page.wait_for_function("([el, placeholder]) => el.textContent.trim() !== placeholder",
-                                           arg=[meta.element_handle(), PLACEHOLDER[lang]])
+                    page.wait_for_function(
+                        "([el, placeholder]) => el.textContent.trim() !== placeholder",
+                        arg=[meta.element_handle(), PLACEHOLDER[lang]],
+                    )
                     items = page.eval_on_selector_all(
                         "li.md-search-result__item",
                         "items => items.map(item => [...item.querySelectorAll('a.md-search-result__link')]"
-                        ".map(a => a.href))")
+                        ".map(a => a.href))",
+                    )
                     search.fill("")
                     search.press("End")
                     meta.filter(has_text=PLACEHOLDER[lang]).wait_for()
-                    return [[site_path(url) + ("#" + unquote(urlsplit(url).fragment) if urlsplit(url).fragment
-                                               else "") for url in links] for links in items]
+                    return [
+                        [
+                            site_path(url)
+                            + ("#" + unquote(urlsplit(url).fragment) if urlsplit(url).fragment else "")
+                            for url in links
+                        ]
+                        for links in items
+                    ]
 
-                record["search"][lang] = {slug: {text: query(text) for text in texts}
-                                          for slug, texts in error_texts(lang).items()}
+                record["search"][lang] = {
+                    slug: {text: query(text) for text in texts} for slug, texts in error_texts(lang).items()
+                }
                 record["words"][lang] = {word: query(word) for word in WORDS[lang]}
             browser.close()
     except Exception as error:  # noqa: BLE001 - recorded, and every browser test fails with it
@@ -211,10 +259,16 @@ def test_search_puts_the_right_page_in_the_top_three_for_every_error_text(seen, 
 def test_a_chinese_servers_errors_find_their_section_first(seen):
     """Lines a server with lc_messages = 'zh_CN.UTF-8' prints (docs/snippets/server-errors.zh/, captured from a
     real one), pasted into the 中文 search: the right runbook or troubleshooting section is the first result."""
-    chinese = {slug: [text for text in texts if CJK.search(text)] for slug, texts in error_texts("zh").items()}
+    chinese = {
+        slug: [text for text in texts if CJK.search(text)] for slug, texts in error_texts("zh").items()
+    }
     assert sum(map(len, chinese.values())) >= 10, chinese
-    wrong = {text: seen["search"]["zh"][slug][text][:2] for slug, texts in chinese.items() for text in texts
-             if rank(seen["search"]["zh"][slug][text], "zh", slug) != 1}
+    wrong = {
+        text: seen["search"]["zh"][slug][text][:2]
+        for slug, texts in chinese.items()
+        for text in texts
+        if rank(seen["search"]["zh"][slug][text], "zh", slug) != 1
+    }
     assert not wrong, wrong
     assert '致命错误:  数据库 "scryer" 不存在' in chinese["not-ready"]
 
@@ -231,8 +285,11 @@ def test_search_finds_chinese_and_english_words(seen, lang):
 
 def test_no_request_leaves_127_0_0_1(seen):
     assert len(seen["requests"]) > 20
-    elsewhere = [url for url in seen["requests"]
-                 if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != "127.0.0.1"]
+    elsewhere = [
+        url
+        for url in seen["requests"]
+        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != "127.0.0.1"
+    ]
     assert not elsewhere, elsewhere
 
 

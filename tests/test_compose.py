@@ -31,8 +31,11 @@ def check(*args) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("path, schema", [(COMPOSE, "vendor.compose-spec"), (WORKFLOW, "vendor.github-workflows")],
-                         ids=["compose", "workflow"])
+@pytest.mark.parametrize(
+    "path, schema",
+    [(COMPOSE, "vendor.compose-spec"), (WORKFLOW, "vendor.github-workflows")],
+    ids=["compose", "workflow"],
+)
 def test_valid_against_its_schema(path, schema):
     check(BIN / "check-jsonschema", "--builtin-schema", schema, path)
 
@@ -113,18 +116,26 @@ def test_ci_runs_make_test_against_postgres_15():
 
 # --- the init script on a real server -------------------------------------------------------------------------------
 
-VERSION_WRITES = ["UPDATE alembic_version SET version_num = '003_add_tasks_table'",
-                  "INSERT INTO alembic_version VALUES ('005_from_the_app')", "DELETE FROM alembic_version"]
+VERSION_WRITES = [
+    "UPDATE alembic_version SET version_num = '003_add_tasks_table'",
+    "INSERT INTO alembic_version VALUES ('005_from_the_app')",
+    "DELETE FROM alembic_version",
+]
 
 
 def assert_app_reads_but_cannot_write_the_version_table(app_url: str) -> None:
     with psycopg.connect(app_url, autocommit=True) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]  # what /health reads
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (HEAD,)
+        ]  # what /health reads
         for statement in VERSION_WRITES:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege,
-                               match="permission denied for table alembic_version"):
+            with pytest.raises(
+                psycopg.errors.InsufficientPrivilege, match="permission denied for table alembic_version"
+            ):
                 conn.execute(statement)
-        conn.execute("INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.com', true)")  # rows: yes
+        conn.execute(
+            "INSERT INTO users VALUES (gen_random_uuid(), 'ada', 'ada@example.com', true)"
+        )  # rows: yes
 
 
 def test_the_app_role_reads_but_cannot_write_the_version_table_after_the_init_script():

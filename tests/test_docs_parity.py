@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from site_support import FENCE, HEADING, REPO_ROOT, code_blocks, page_sources, strip_code
 
 ZH, EN = page_sources("zh"), page_sources("en")
@@ -37,7 +36,10 @@ def links(markdown: str) -> list[str]:
 
 def test_every_page_exists_in_both_languages():
     assert ZH, "no 中文 pages found"
-    assert set(ZH) == set(EN), {"only 中文": sorted(set(ZH) - set(EN)), "only English": sorted(set(EN) - set(ZH))}
+    assert set(ZH) == set(EN), {
+        "only 中文": sorted(set(ZH) - set(EN)),
+        "only English": sorted(set(EN) - set(ZH)),
+    }
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -60,7 +62,7 @@ def test_identical_code_blocks(page):
     zh = [(info, body.replace('-zh.txt"', '.txt"')) for info, body in code_blocks(read(ZH, page))]
     en = code_blocks(read(EN, page))
     assert len(zh) == len(en), f"{page}: {len(zh)} code blocks in 中文, {len(en)} in English"
-    for number, (a, b) in enumerate(zip(zh, en), 1):
+    for number, (a, b) in enumerate(zip(zh, en, strict=True), 1):
         assert a == b, f"{page}: code block {number} differs"
 
 
@@ -74,7 +76,9 @@ def test_code_blocks_hold_no_prose(page):
 @pytest.mark.parametrize("page", PAGES)
 def test_same_link_targets(page):
     zh, en = links(read(ZH, page)), links(read(EN, page))
-    assert zh == en, f"{page}: links differ: only 中文 {sorted(set(zh) - set(en))}, only English {sorted(set(en) - set(zh))}"
+    assert zh == en, (
+        f"{page}: links differ: only 中文 {sorted(set(zh) - set(en))}, only English {sorted(set(en) - set(zh))}"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -112,8 +116,10 @@ def test_parity_checks_can_fail():
 
 def readme_commands(markdown: str) -> list[tuple[str, str]]:
     """Code blocks without shell comments, with each edition's notebook language made the same."""
-    return [(info, re.sub(r"[ \t]+#[^\n]*", "", body).replace(".zh.ipynb", ".en.ipynb"))
-            for info, body in code_blocks(markdown)]
+    return [
+        (info, re.sub(r"[ \t]+#[^\n]*", "", body).replace(".zh.ipynb", ".en.ipynb"))
+        for info, body in code_blocks(markdown)
+    ]
 
 
 def test_the_readme_exists_in_both_languages_with_the_same_structure():

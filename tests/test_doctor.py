@@ -579,7 +579,8 @@ def test_real_migration_waiting_behind_an_app_transaction(empty_db):
         output = migration.communicate(timeout=30)[0]
     assert migration.returncode == 0, output
     assert_findings(
-        report, {"revision": "run-migrations", "locks": "migration-blocked", "migration-lock": "migration-blocked"}
+        report,
+        {"revision": "run-migrations", "locks": "migration-blocked", "migration-lock": "migration-blocked"},
     )
     assert (
         report.check("migration-lock").evidence[0].endswith(", active")

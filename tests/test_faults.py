@@ -47,12 +47,19 @@ def test_killed_migration_leaves_previous_revision_and_rerun_succeeds(empty_db, 
     copy = project.copy_project(tmp_path)
     (copy / "alembic" / "versions" / "005_slow.py").write_text(SLOW_REVISION)
     project.alembic("upgrade", "004_index_tasks_created_at", url=empty_db, project=copy, check=True)
-    client = subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=copy,
-                              env={**os.environ, "DATABASE_URL": empty_db, "SLOW_SECONDS": "2"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = subprocess.Popen(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=copy,
+        env={**os.environ, "DATABASE_URL": empty_db, "SLOW_SECONDS": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     with psycopg.connect(empty_db, autocommit=True) as watcher:
-        wait_for(lambda: watcher.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'").fetchone())
+        wait_for(
+            lambda: watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'"
+            ).fetchone()
+        )
         os.kill(client.pid, signal.SIGKILL)
         client.wait()
         with diagnosis.connect(empty_db) as conn:
@@ -80,8 +87,9 @@ def test_notebook_failing_midway_leaves_no_scratch_database_or_role(tmp_path):
     source, output = tmp_path / "fails.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, source)
     with pytest.raises(papermill.PapermillExecutionError, match="a cell failed midway"):
-        papermill.execute_notebook(str(source), str(output), kernel_name="python3", progress_bar=False,
-                                   cwd=str(tmp_path))
+        papermill.execute_notebook(
+            str(source), str(output), kernel_name="python3", progress_bar=False, cwd=str(tmp_path)
+        )
     first = next(c for c in nbformat.read(output, as_version=4).cells if c.cell_type == "code")
     database, role = first.outputs[0]["text"].split()
     databases, roles = sandbox.leftovers(os.environ["DATABASE_URL"])

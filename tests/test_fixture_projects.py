@@ -18,8 +18,11 @@ def _query(url: str, sql: str):
 
 
 def _app_tables(url: str) -> set[str]:
-    rows = _query(url, "SELECT schemaname || '.' || tablename FROM pg_tables "
-                       "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
+    rows = _query(
+        url,
+        "SELECT schemaname || '.' || tablename FROM pg_tables "
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    )
     return {row[0] for row in rows}
 
 
@@ -50,13 +53,15 @@ def test_own_cli_upgrades_checks_and_downgrades(name, scratch, tmp_path):
         assert _app_tables(url) == {f"{schema or 'public'}.{table}"}
 
 
-
 # What each layout does to a tool that runs it the Scryer way (these exact texts are what users see).
-@pytest.mark.parametrize("name, wrong_way, expected", [
-    ("settings_sqlmodel", "from the project root", "FAILED: Path doesn't exist: app/alembic."),
-    ("flask_migrate", "as plain alembic", "FAILED: No 'script_location' key found in configuration."),
-    ("custom_version_table", "without its setting", "RuntimeError: APP_DB_URL is not set"),
-])
+@pytest.mark.parametrize(
+    "name, wrong_way, expected",
+    [
+        ("settings_sqlmodel", "from the project root", "FAILED: Path doesn't exist: app/alembic."),
+        ("flask_migrate", "as plain alembic", "FAILED: No 'script_location' key found in configuration."),
+        ("custom_version_table", "without its setting", "RuntimeError: APP_DB_URL is not set"),
+    ],
+)
 def test_layout_fails_when_run_the_wrong_way(name, wrong_way, expected, tmp_path):
     project = copy_project(name, tmp_path)
     if wrong_way == "from the project root":

@@ -19,7 +19,10 @@ SNIPPET = re.compile(r"^-{1,3}8<-{1,3}.*$", re.M)
 
 def avoided() -> dict[str, str]:
     """variant -> the word to use instead (its row's 中文 column)."""
-    rows = [[cell.strip() for cell in match.group(1).split("|")] for match in ROW.finditer(TABLE.read_text("utf-8"))]
+    rows = [
+        [cell.strip() for cell in match.group(1).split("|")]
+        for match in ROW.finditer(TABLE.read_text("utf-8"))
+    ]
     return {variant: zh for _english, zh, avoid in rows[2:] for variant in re.findall(r"`([^`]+)`", avoid)}
 
 
@@ -43,8 +46,12 @@ def test_the_check_sees_a_variant_in_prose_only():
     assert not variants_in("报错原文 `对模式 public 权限不够`\n\n```text\n沙盒\n```\n")
 
 
-@pytest.mark.parametrize("page", sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.zh.md")
-                                        if path.name != "glossary.zh.md"))
+@pytest.mark.parametrize(
+    "page",
+    sorted(
+        path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.zh.md") if path.name != "glossary.zh.md"
+    ),
+)
 def test_the_pages_use_the_glossarys_words(page):
     assert not variants_in((DOCS / page).read_text("utf-8")), page
 

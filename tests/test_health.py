@@ -46,10 +46,14 @@ def test_healthy_at_head(roles):
     assert (status, report) == (200, {"database": "ok", "schema": f"at head {HEAD}", "app": "ok"})
 
 
-@pytest.mark.parametrize("target, schema", [
-    (None, f"not migrated (no alembic_version row), head is {HEAD}"),
-    ("002_add_users_table", f"not at head: at 002_add_users_table, head is {HEAD}"),
-], ids=["not-migrated", "behind-head"])
+@pytest.mark.parametrize(
+    "target, schema",
+    [
+        (None, f"not migrated (no alembic_version row), head is {HEAD}"),
+        ("002_add_users_table", f"not at head: at 002_add_users_table, head is {HEAD}"),
+    ],
+    ids=["not-migrated", "behind-head"],
+)
 def test_unhealthy_behind_head(roles, target, schema):
     owner, app = roles
     if target:
@@ -58,12 +62,19 @@ def test_unhealthy_behind_head(roles, target, schema):
     assert (status, report) == (503, {"database": "ok", "schema": schema, "app": "ok"})
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"host": "127.0.0.1", "port": 1}, "connection refused by 127.0.0.1:1: no server is listening there"),
-    ({"password": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
-], ids=["unreachable", "wrong-password"])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"host": "127.0.0.1", "port": 1}, "connection refused by 127.0.0.1:1: no server is listening there"),
+        ({"password": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
+    ],
+    ids=["unreachable", "wrong-password"],
+)
 def test_unhealthy_when_the_database_is_out_of_reach(roles, change, reason):
     url = urls.parse(roles[1]).set(**change)
     status, report, body = get_health(url.render_as_string(hide_password=False))
-    assert (status, report) == (503, {"database": reason.format(user=url.username), "schema": "unknown", "app": "ok"})
+    assert (status, report) == (
+        503,
+        {"database": reason.format(user=url.username), "schema": "unknown", "app": "ok"},
+    )
     assert url.password not in body

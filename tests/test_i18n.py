@@ -38,7 +38,9 @@ def messages(module: str) -> list[str]:
 
 
 def placeholders(text: str) -> set[str]:
-    return {field for _literal, field, _spec, _conversion in string.Formatter().parse(text) if field is not None}
+    return {
+        field for _literal, field, _spec, _conversion in string.Formatter().parse(text) if field is not None
+    }
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -62,10 +64,18 @@ def test_translations_keep_their_placeholders_and_are_used():
 
 
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items()
-             if key not in ("SCRYER_LANG", "LANG", "LC_ALL", "LC_MESSAGES") and not key.startswith("POSTGRES_")}
-    return subprocess.run([sys.executable, "-m", "scryer_runbook.cli", *args], env={**clean, **env},
-                          capture_output=True, text=True, timeout=60)
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("SCRYER_LANG", "LANG", "LC_ALL", "LC_MESSAGES") and not key.startswith("POSTGRES_")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "scryer_runbook.cli", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def refused_url() -> str:
@@ -88,17 +98,25 @@ def test_scryer_lang_wins_over_the_locale():
     assert "/en/runbooks/not-ready/" in done.stderr
 
 
-@pytest.mark.parametrize("args, env", [
-    (["wait"], {"DATABASE_URL": "mysql://scryer@db/scryer"}),
-    (["wait"], {"DATABASE_URL": "postgresql://scryer@db:notaport/scryer"}),
-    (["wait"], {"DATABASE_URL": "", "POSTGRES_HOST": "db", "POSTGRES_PORT": "x"}),
-    (["wait"], {"DATABASE_URL": ""}),
-], ids=["driver", "malformed", "postgres-port", "unset"])
+@pytest.mark.parametrize(
+    "args, env",
+    [
+        (["wait"], {"DATABASE_URL": "mysql://scryer@db/scryer"}),
+        (["wait"], {"DATABASE_URL": "postgresql://scryer@db:notaport/scryer"}),
+        (["wait"], {"DATABASE_URL": "", "POSTGRES_HOST": "db", "POSTGRES_PORT": "x"}),
+        (["wait"], {"DATABASE_URL": ""}),
+    ],
+    ids=["driver", "malformed", "postgres-port", "unset"],
+)
 def test_bad_input_is_named_in_chinese(args, env, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "scryer_runbook.cli", *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60,
-                          env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **env,
-                               "SCRYER_LANG": "zh"})
+    done = subprocess.run(
+        [sys.executable, "-m", "scryer_runbook.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **env, "SCRYER_LANG": "zh"},
+    )
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("错误："), done.stderr
     assert not english_sentences(done.stderr), done.stderr
@@ -106,9 +124,23 @@ def test_bad_input_is_named_in_chinese(args, env, tmp_path):
 
 def test_lang_on_the_command_line_wins(tmp_path):
     """`--lang` is read before anything is printed: the command's own errors come in that language."""
-    done = subprocess.run([sys.executable, "-m", "scryer_runbook.cli", "doctor", "--lang", "zh", "--url",
-                           "mysql://scryer@db/scryer"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "SCRYER_LANG": "en"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scryer_runbook.cli",
+            "doctor",
+            "--lang",
+            "zh",
+            "--url",
+            "mysql://scryer@db/scryer",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SCRYER_LANG": "en"},
+    )
     assert done.returncode == 2, done.stderr
     assert "不受支持" in done.stderr and not english_sentences(done.stderr.split("：", 1)[-1]), done.stderr
 
@@ -126,9 +158,14 @@ def test_problem_summaries_follow_the_language(monkeypatch):
     with pytest.raises(psycopg.OperationalError) as caught:
         psycopg.connect(urls.libpq(url), connect_timeout=5)
     where = f"127.0.0.1:{url.port}"
-    for lang, expected in ((None, f"{where} 拒绝连接：那里没有服务器在监听（runbook：{problems.DOCS_URL}/runbooks/"),
-                           ("en", f"connection refused by {where}: no server is listening there (runbook: "
-                                  f"{problems.DOCS_URL}/en/runbooks/")):
+    for lang, expected in (
+        (None, f"{where} 拒绝连接：那里没有服务器在监听（runbook：{problems.DOCS_URL}/runbooks/"),
+        (
+            "en",
+            f"connection refused by {where}: no server is listening there (runbook: "
+            f"{problems.DOCS_URL}/en/runbooks/",
+        ),
+    ):
         monkeypatch.setenv("SCRYER_LANG", "zh")
         i18n.set_language(lang)
         try:

@@ -14,8 +14,8 @@ import subprocess
 
 import psycopg
 import pytest
-from papermill.exceptions import PapermillExecutionError
 from incident_support import run_incident
+from papermill.exceptions import PapermillExecutionError
 from projects import NAMES, copy_project
 from psycopg import sql
 
@@ -37,10 +37,19 @@ def victim():
 def dump_every_database(admin_url: str) -> dict[str, str]:
     """``pg_dump`` of every database on the server (schema and data), keyed by name."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        names = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")]
+        names = [
+            row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
+        ]
     pg_dump = str(server.find_bindir() / "pg_dump")
-    dumps = {name: subprocess.run([pg_dump, "--no-sync", urls.libpq(urls.parse(admin_url).set(database=name))],
-                                  capture_output=True, text=True, check=True).stdout for name in names}
+    dumps = {
+        name: subprocess.run(
+            [pg_dump, "--no-sync", urls.libpq(urls.parse(admin_url).set(database=name))],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for name in names
+    }
     # pg_dump 15.14+ brackets its output with \restrict / \unrestrict and a random key, new on every run.
     return {name: re.sub(r"(?m)^\\(un)?restrict \S+$", "", dump) for name, dump in dumps.items()}
 
@@ -58,7 +67,9 @@ def tables_without_version_table(project, target: str) -> None:
     assert migrated.returncode == 0, migrated.output
     schema, _, table = project.version_table.rpartition(".")
     with psycopg.connect(target, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema or "public"), sql.Identifier(table)))
+        conn.execute(
+            sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema or "public"), sql.Identifier(table))
+        )
 
 
 @pytest.fixture
@@ -72,7 +83,10 @@ def laptop(victim, tmp_path, monkeypatch):
         tables_without_version_table(project, target)
         for key, value in project.environ(devdb).items():  # what the engineer's shell holds
             monkeypatch.setenv(key, value)
-        for variable in ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"):  # the runbooks' own target is target_url_env
+        for variable in (
+            "DATABASE_URL",
+            "SQLALCHEMY_DATABASE_URI",
+        ):  # the runbooks' own target is target_url_env
             if variable not in project.env_vars:
                 monkeypatch.delenv(variable, raising=False)
         monkeypatch.chdir(project.workdir)
@@ -82,8 +96,9 @@ def laptop(victim, tmp_path, monkeypatch):
 
 
 def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
+    return "\n".join(
+        output.get("text", "") for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs
+    )
 
 
 @pytest.mark.parametrize("name", SINGLE_DATABASE)
@@ -114,8 +129,11 @@ def test_already_exists_with_apply_fix_writes_the_target_only(name, laptop, vict
     if "healed" in text:
         with psycopg.connect(target) as conn:
             schema, _, table = project.version_table.rpartition(".")
-            versions = conn.execute(sql.SQL("SELECT version_num FROM {}.{}").format(
-                sql.Identifier(schema or "public"), sql.Identifier(table))).fetchall()
+            versions = conn.execute(
+                sql.SQL("SELECT version_num FROM {}.{}").format(
+                    sql.Identifier(schema or "public"), sql.Identifier(table)
+                )
+            ).fetchall()
         assert versions == [(project.head,)]
 
 
@@ -134,16 +152,23 @@ def test_multidb_is_an_honest_cannot_tell(laptop, victim, tmp_path, monkeypatch)
     assert "cannot tell: a multidb project" in text
 
 
-
-OTHER_RUNBOOKS = {"not-ready": {}, "multiple-heads": {}, "autogenerate-drift": {}, "permissions": {"app_role": "postgres"},
-                  "migration-blocked": {}, "enum-types": {}}
+OTHER_RUNBOOKS = {
+    "not-ready": {},
+    "multiple-heads": {},
+    "autogenerate-drift": {},
+    "permissions": {"app_role": "postgres"},
+    "migration-blocked": {},
+    "enum-types": {},
+}
 
 
 @pytest.mark.parametrize("name", SINGLE_DATABASE)
 def test_the_other_runbooks_without_apply_fix_write_nothing_anywhere(name, laptop, victim):
     """A healthy target at head, the project's settings naming devdb: each runbook diagnoses and changes nothing."""
     project, target, _ = laptop(name)
-    assert project.run("stamp", "head", url=target).returncode == 0  # healthy again: at head, version recorded
+    assert (
+        project.run("stamp", "head", url=target).returncode == 0
+    )  # healthy again: at head, version recorded
     before = dump_every_database(victim.url)
     for slug, parameters in OTHER_RUNBOOKS.items():
         run_incident(NOTEBOOKS / f"{slug}.en.ipynb", target, alembic_ini=str(project.ini), **parameters)

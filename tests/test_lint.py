@@ -18,13 +18,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from test_doctor import check_sample
 
 from scryer_runbook import i18n, project
 from scryer_runbook.catalogue import SLUGS
 from scryer_runbook.lint import KNOWN_RULES, lint, rules, squawk
 from scryer_runbook.lint.report import LINKS
 from scryer_runbook.project import REPO_ROOT
-from test_doctor import check_sample
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "lint"
 RULES_INI = FIXTURES / "rules" / "alembic.ini"
@@ -34,8 +34,11 @@ LINT_PACKAGE = REPO_ROOT / "src" / "scryer_runbook" / "lint"
 # (file in the rules fixture, the text on the flagged line, rule): the line is looked up, not written down.
 EXPECTED = [
     ("app/db.py", "metadata.create_all(engine)", "create-all"),
-    ("migrations/versions/r02_add_the_accounts_email_column_for_logins.py", "revision = ",
-     "revision-id-too-long"),
+    (
+        "migrations/versions/r02_add_the_accounts_email_column_for_logins.py",
+        "revision = ",
+        "revision-id-too-long",
+    ),
     ("migrations/versions/r03_no_downgrade.py", "def downgrade", "missing-downgrade"),
     ("migrations/versions/r04_backfill.py", "op.execute(", "data-and-schema-change"),
     ("migrations/versions/r05_index.py", "op.create_index(", "index-not-concurrent"),
@@ -68,9 +71,14 @@ def found(report) -> set[tuple[str, int, str]]:
 
 
 def run_lint(*args: str, cwd: Path = REPO_ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scryer_runbook.cli", "lint", *args], cwd=cwd,
-                          env={**os.environ, "SCRYER_DOCS_URL": "http://127.0.0.1:8000", **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "scryer_runbook.cli", "lint", *args],
+        cwd=cwd,
+        env={**os.environ, "SCRYER_DOCS_URL": "http://127.0.0.1:8000", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def copy_fixture(name: str, tmp_path: Path) -> Path:
@@ -167,26 +175,35 @@ def test_batch_operations_and_raw_sql_are_read(tmp_path):
 def test_a_range_lints_only_its_revisions():
     report = lint(RULES_INI, revision_range="r04_backfill:r06_concurrently", lang="en")
     assert report.revisions == ["r05_index", "r06_concurrently"]
-    assert {rule for _, _, rule in found(report)} == {"index-not-concurrent", "concurrently-in-transaction",
-                                                      "create-all"}
+    assert {rule for _, _, rule in found(report)} == {
+        "index-not-concurrent",
+        "concurrently-in-transaction",
+        "create-all",
+    }
 
 
 def test_since_ref_lints_the_revisions_added_since_that_ref(tmp_path):
     clean = copy_fixture("clean", tmp_path)
 
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=clean,
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+            cwd=clean,
+            check=True,
+            capture_output=True,
+        )
 
     git("init", "-q", "-b", "main")
     git("add", "-A")
     git("commit", "-qm", "base")
     added = clean / "migrations" / "versions" / "c03_index.py"
-    added.write_text('"""a plain index on a table that exists"""\n\nfrom alembic import op\n\n'
-                     'revision = "c03_index"\ndown_revision = "c02_email"\n\n\ndef upgrade() -> None:\n'
-                     '    op.create_index("ix_accounts_name", "accounts", ["name"])\n\n\n'
-                     'def downgrade() -> None:\n'
-                     '    op.drop_index("ix_accounts_name", table_name="accounts")\n')
+    added.write_text(
+        '"""a plain index on a table that exists"""\n\nfrom alembic import op\n\n'
+        'revision = "c03_index"\ndown_revision = "c02_email"\n\n\ndef upgrade() -> None:\n'
+        '    op.create_index("ix_accounts_name", "accounts", ["name"])\n\n\n'
+        "def downgrade() -> None:\n"
+        '    op.drop_index("ix_accounts_name", table_name="accounts")\n'
+    )
     report = lint(clean / "alembic.ini", since_ref="main", lang="en")  # not committed yet: still linted
     assert report.revisions == ["c03_index"]
     assert found(report) == {(added.as_posix(), 10, "index-not-concurrent")}
@@ -197,8 +214,9 @@ def test_since_ref_lints_the_revisions_added_since_that_ref(tmp_path):
     assert lint(clean / "alembic.ini", since_ref="feature", lang="en").revisions == []
 
 
-@pytest.mark.parametrize("folder", ["settings_sqlmodel/backend", "flask_migrate/migrations",
-                                    "custom_version_table", "async_env"])
+@pytest.mark.parametrize(
+    "folder", ["settings_sqlmodel/backend", "flask_migrate/migrations", "custom_version_table", "async_env"]
+)
 def test_real_project_layouts_are_linted_without_their_settings(folder):
     """Their env.py files need settings (or Flask's app context) even offline; the revisions' SQL does not, so
     it is rendered with a plain PostgreSQL context. Flask-Migrate's alembic.ini has no script_location."""
@@ -211,8 +229,9 @@ def test_real_project_layouts_are_linted_without_their_settings(folder):
 
 
 def test_rules_can_be_disabled_in_pyproject(rules_copy):
-    (rules_copy / "pyproject.toml").write_text('[tool.scryer-runbook.lint]\n'
-                                               'disable = ["rename", "ban-drop-column"]\n')
+    (rules_copy / "pyproject.toml").write_text(
+        '[tool.scryer-runbook.lint]\ndisable = ["rename", "ban-drop-column"]\n'
+    )
     rules_found = {rule for _, _, rule in found(lint(rules_copy / "alembic.ini", lang="en"))}
     assert rules_found == {rule for _, _, rule in EXPECTED} - {"rename", "ban-drop-column"}
 
@@ -235,8 +254,9 @@ def test_an_unknown_rule_in_the_configuration_cannot_run(rules_copy):
     (rules_copy / "pyproject.toml").write_text('[tool.scryer-runbook.lint]\ndisable = ["no-such-rule"]\n')
     done = run_lint("-c", str(rules_copy / "alembic.ini"))
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.splitlines() == ["lint could not run: unknown rule 'no-such-rule' in pyproject.toml "
-                                        "[tool.scryer-runbook.lint]"]
+    assert done.stderr.splitlines() == [
+        "lint could not run: unknown rule 'no-such-rule' in pyproject.toml [tool.scryer-runbook.lint]"
+    ]
 
 
 def disable_in(path: Path, comment: str) -> None:
@@ -256,8 +276,9 @@ def test_a_disable_without_a_reason_is_a_finding(rules_copy):
     disable_in(revision, "# scryer-lint: disable=index-not-concurrent")
     report = lint(rules_copy / "alembic.ini", lang="en")
     mine = [(item.line, item.rule, item.message) for item in report.findings if item.path == revision]
-    assert mine == [(line_of(revision, "scryer-lint"), "lint-disable",
-                     "disable=index-not-concurrent gives no reason")]
+    assert mine == [
+        (line_of(revision, "scryer-lint"), "lint-disable", "disable=index-not-concurrent gives no reason")
+    ]
 
 
 def test_a_disable_of_an_unknown_rule_is_a_finding(rules_copy):
@@ -265,9 +286,17 @@ def test_a_disable_of_an_unknown_rule_is_a_finding(rules_copy):
     disable_in(revision, "# scryer-lint: disable=index-not-concurent reason: typo")
     report = lint(rules_copy / "alembic.ini", lang="en")
     mine = {(item.rule, item.message) for item in report.findings if item.path == revision}
-    assert mine == {("lint-disable", "disable names an unknown rule: index-not-concurent"),
-                    ("index-not-concurrent", next(item.message for item in report.findings
-                                                  if item.path == revision and item.rule != "lint-disable"))}
+    assert mine == {
+        ("lint-disable", "disable names an unknown rule: index-not-concurent"),
+        (
+            "index-not-concurrent",
+            next(
+                item.message
+                for item in report.findings
+                if item.path == revision and item.rule != "lint-disable"
+            ),
+        ),
+    }
 
 
 # --- bad input: one line, exit 2 ----------------------------------------------------------------------------
@@ -286,27 +315,38 @@ def test_a_missing_ini_cannot_run(tmp_path):
     assert_cannot_run(run_lint("-c", str(tmp_path / "alembic.ini")), "alembic.ini: no such file")
 
 
-@pytest.mark.parametrize("breakage, reason", [("import nosuchmodule\n", "ModuleNotFoundError"),
-                                              ("def broken(:\n", "SyntaxError")])
+@pytest.mark.parametrize(
+    "breakage, reason", [("import nosuchmodule\n", "ModuleNotFoundError"), ("def broken(:\n", "SyntaxError")]
+)
 def test_a_revision_that_does_not_import_is_named(rules_copy, breakage, reason):
     revision = rules_copy / "migrations" / "versions" / "r04_backfill.py"
     revision.write_text(revision.read_text() + breakage)
-    assert_cannot_run(run_lint("-c", str(rules_copy / "alembic.ini")),
-                      f"{revision}: does not import: {reason}")
+    assert_cannot_run(
+        run_lint("-c", str(rules_copy / "alembic.ini")), f"{revision}: does not import: {reason}"
+    )
 
 
 def test_a_revision_that_cannot_render_offline_is_named(tmp_path):
     clean = copy_fixture("clean", tmp_path)
     revision = clean / "migrations" / "versions" / "c03_untyped.py"
-    revision.write_text(BATCH_AND_RAW_SQL.replace("c03_batch", "c03_untyped")
-                        .replace('sa.column("score", sa.Integer())', 'sa.column("score")'))
-    assert_cannot_run(run_lint("-c", str(clean / "alembic.ini")),
-                      f"{revision}: its SQL could not be rendered offline", "No literal value renderer")
+    revision.write_text(
+        BATCH_AND_RAW_SQL.replace("c03_batch", "c03_untyped").replace(
+            'sa.column("score", sa.Integer())', 'sa.column("score")'
+        )
+    )
+    assert_cannot_run(
+        run_lint("-c", str(clean / "alembic.ini")),
+        f"{revision}: its SQL could not be rendered offline",
+        "No literal value renderer",
+    )
 
 
 def test_a_range_that_does_not_exist_cannot_run():
-    assert_cannot_run(run_lint("-c", str(RULES_INI), "--range", "r01_accounts:r99_missing"),
-                      "--range r01_accounts:r99_missing", "r99_missing")
+    assert_cannot_run(
+        run_lint("-c", str(RULES_INI), "--range", "r01_accounts:r99_missing"),
+        "--range r01_accounts:r99_missing",
+        "r99_missing",
+    )
 
 
 def test_an_unknown_git_ref_cannot_run():
@@ -322,8 +362,11 @@ def test_text_output_is_one_line_per_finding():
     lines = done.stdout.splitlines()
     assert len(lines) == len(EXPECTED)
     for line in lines:
-        assert re.fullmatch(r"tests/fixtures/lint/rules/\S+\.py:\d+: [\w-]+: .+ \(.+\) → (http://127\.0\.0\.1:8000/en/"
-                            r"\S+|https://squawkhq\.com/docs/[\w-]+)", line), line
+        assert re.fullmatch(
+            r"tests/fixtures/lint/rules/\S+\.py:\d+: [\w-]+: .+ \(.+\) → (http://127\.0\.0\.1:8000/en/"
+            r"\S+|https://squawkhq\.com/docs/[\w-]+)",
+            line,
+        ), line
     assert re.fullmatch(rf"{len(EXPECTED)} finding\(s\) in 10 revision\(s\), \d+ ms\n", done.stderr)
 
 
@@ -331,8 +374,16 @@ def test_json_output_shape():
     done = run_lint("-c", str(RULES_INI.relative_to(REPO_ROOT)), "--json", "--lang", "zh")
     assert done.returncode == 1 and done.stderr == ""
     report = json.loads(done.stdout)
-    assert set(report) == {"status", "exit_code", "project", "lang", "elapsed_ms", "error", "revisions",
-                           "findings"}
+    assert set(report) == {
+        "status",
+        "exit_code",
+        "project",
+        "lang",
+        "elapsed_ms",
+        "error",
+        "revisions",
+        "findings",
+    }
     summary = (report["status"], report["exit_code"], report["lang"], report["error"])
     assert summary == ("findings", 1, "zh", None)
     assert len(report["findings"]) == len(EXPECTED) and len(report["revisions"]) == 10
@@ -351,8 +402,10 @@ def test_github_annotations():
     lines = done.stdout.splitlines()
     assert len(lines) == len(EXPECTED)
     first = "tests/fixtures/lint/rules/app/db.py"
-    assert lines[0].startswith(f"::warning file={first},line={line_of(REPO_ROOT / first, 'create_all(')},"
-                               "title=create-all::metadata.create_all() creates tables outside Alembic")
+    assert lines[0].startswith(
+        f"::warning file={first},line={line_of(REPO_ROOT / first, 'create_all(')},"
+        "title=create-all::metadata.create_all() creates tables outside Alembic"
+    )
     for line in lines:
         assert re.fullmatch(r"::warning file=[^,:]+,line=\d+,title=[\w-]+::[^\n]+", line), line
 
@@ -360,8 +413,9 @@ def test_github_annotations():
 def test_messages_are_translated():
     report = lint(RULES_INI, lang="zh")
     ours = [item for item in report.findings if item.source == "scryer"]
-    assert ours and all(re.search(r"[\u4e00-\u9fff]", item.message + item.advice) for item in ours), \
-        [item.message for item in ours]
+    assert ours and all(re.search(r"[\u4e00-\u9fff]", item.message + item.advice) for item in ours), [
+        item.message for item in ours
+    ]
     assert report.summary().startswith(f"{len(report.findings)} 个问题")
 
 
@@ -370,8 +424,12 @@ def test_every_message_has_a_chinese_translation():
     missing = []
     for path in LINT_PACKAGE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_" and node.args \
-                    and isinstance(node.args[0], ast.Constant):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "_"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
                 if catalogue.gettext(node.args[0].value) == node.args[0].value:
                     missing.append(f"{path.name}: {node.args[0].value}")
     assert not missing, missing
@@ -409,8 +467,14 @@ def test_the_tables_name_exactly_the_rules_squawk_runs_by_default():
     defaults is what the linter's tables (and so the page) must list, enabled or switched off with a
     reason."""
     sample = FIXTURES / "squawk-defaults.sql"
-    done = subprocess.run([squawk.binary(), "--reporter", "json", sample.name], cwd=sample.parent,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [squawk.binary(), "--reporter", "json", sample.name],
+        cwd=sample.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     fired = {item["rule_name"] for item in json.loads(done.stdout)}
     assert fired == set(squawk.ENABLED) | set(squawk.EXCLUDED)
     assert not set(squawk.ENABLED) & set(squawk.EXCLUDED)
@@ -441,11 +505,14 @@ def chain_of(tmp_path: Path, revision: str) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("revision, error", [
-    ("r02_add_the_accounts_email_column_for_logins", "value too long for type character varying(32)"),
-    ("r06_concurrently", "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"),
-    ("r07_not_null", 'column "country" of relation "accounts" contains null values'),
-])
+@pytest.mark.parametrize(
+    "revision, error",
+    [
+        ("r02_add_the_accounts_email_column_for_logins", "value too long for type character varying(32)"),
+        ("r06_concurrently", "CREATE INDEX CONCURRENTLY cannot run inside a transaction block"),
+        ("r07_not_null", 'column "country" of relation "accounts" contains null values'),
+    ],
+)
 def test_what_a_rule_flags_really_fails_on_postgresql(scratch, tmp_path, revision, error):
     url = scratch.database("lint")
     copy = chain_of(tmp_path, revision)

@@ -11,7 +11,6 @@ import zlib
 
 import psycopg
 import pytest
-from alembic import command
 from alembic.config import Config as AlembicConfig
 from pytest_alembic.config import Config
 from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this module
@@ -20,11 +19,13 @@ from pytest_alembic.tests import (  # noqa: F401 - collected as tests of this mo
     test_up_down_consistency,
     test_upgrade,
 )
+
 # test_downgrade_leaves_no_trace is left out: its WrappingConnection is not a Connection to SQLAlchemy 2.1's
 # has_table() (ArgumentError); test_each_downgrade_leaves_no_trace below checks the same thing with catalog queries.
 from pytest_alembic.tests.experimental import test_all_models_register_on_metadata  # noqa: F401
 from sqlalchemy import create_engine
 
+from alembic import command
 from scryer_runbook import diagnosis, project, urls
 
 HEAD = "004_index_tasks_created_at"
@@ -82,8 +83,9 @@ def test_downgrade_to_named_revision(empty_db):
     project.alembic("upgrade", "head", url=empty_db, check=True)
     project.alembic("downgrade", "003_add_tasks_table", url=empty_db, check=True)
     with psycopg.connect(empty_db) as conn:
-        assert conn.execute("SELECT to_regclass('public.tasks'), to_regclass('public.ix_tasks_created_at')"
-                            ).fetchone() == ("tasks", None)
+        assert conn.execute(
+            "SELECT to_regclass('public.tasks'), to_regclass('public.ix_tasks_created_at')"
+        ).fetchone() == ("tasks", None)
 
 
 def test_offline_sql_needs_no_server(monkeypatch):
@@ -91,7 +93,10 @@ def test_offline_sql_needs_no_server(monkeypatch):
     monkeypatch.delenv("DATABASE_URL")
     result = project.alembic("upgrade", "head", "--sql", url=None)
     assert result.returncode == 0, result.output
-    assert "CREATE TABLE users" in result.output and "CREATE INDEX CONCURRENTLY ix_tasks_created_at" in result.output
+    assert (
+        "CREATE TABLE users" in result.output
+        and "CREATE INDEX CONCURRENTLY ix_tasks_created_at" in result.output
+    )
     assert f"UPDATE alembic_version SET version_num='{HEAD}'" in result.output
 
 
@@ -102,15 +107,24 @@ def test_the_index_is_built_concurrently_outside_a_transaction(monkeypatch):
     sql = project.alembic("upgrade", "003_add_tasks_table:head", "--sql", url=None).output
     sql = "\n".join(line for line in sql.splitlines() if not line.startswith(("INFO ", "-- ")))
     statements = [" ".join(statement.split()) for statement in sql.split(";") if statement.strip()]
-    assert statements[:5] == ["BEGIN", "COMMIT", "DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_created_at",
-                              "CREATE INDEX CONCURRENTLY ix_tasks_created_at ON tasks (created_at)", "BEGIN"]
-    down = project.alembic("downgrade", "004_index_tasks_created_at:003_add_tasks_table", "--sql", url=None).output
+    assert statements[:5] == [
+        "BEGIN",
+        "COMMIT",
+        "DROP INDEX CONCURRENTLY IF EXISTS ix_tasks_created_at",
+        "CREATE INDEX CONCURRENTLY ix_tasks_created_at ON tasks (created_at)",
+        "BEGIN",
+    ]
+    down = project.alembic(
+        "downgrade", "004_index_tasks_created_at:003_add_tasks_table", "--sql", url=None
+    ).output
     assert re.search(r"COMMIT;\s+DROP INDEX CONCURRENTLY ix_tasks_created_at;\s+BEGIN;", down), down
 
 
 def test_asyncpg_url_from_the_guide_runs_on_psycopg(empty_db):
     """The guide's `postgresql+asyncpg://` form works although asyncpg is not installed."""
-    asyncpg_url = urls.parse(empty_db).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    asyncpg_url = (
+        urls.parse(empty_db).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    )
     result = project.alembic("upgrade", "head", url=asyncpg_url)
     assert result.returncode == 0, result.output
     assert version_rows(empty_db) == [HEAD]
@@ -120,8 +134,18 @@ def test_url_from_dotenv_file(empty_db, tmp_path, monkeypatch):
     """Without DATABASE_URL in the environment, env.py reads it from .env in the working directory."""
     monkeypatch.delenv("DATABASE_URL")
     (tmp_path / ".env").write_text(f"DATABASE_URL={empty_db}\n")
-    result = project.run([project.sys.executable, "-m", "alembic", "-c", str(project.REPO_ROOT / "alembic.ini"),
-                          "upgrade", "head"], cwd=tmp_path)
+    result = project.run(
+        [
+            project.sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(project.REPO_ROOT / "alembic.ini"),
+            "upgrade",
+            "head",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.output
     assert version_rows(empty_db) == [HEAD]
 
@@ -132,7 +156,7 @@ def test_concurrent_upgrades_apply_each_revision_once(empty_db):
         results = list(pool.map(lambda _: project.alembic("upgrade", "head", url=empty_db), range(4)))
     assert [r.returncode for r in results] == [0, 0, 0, 0], [r.output for r in results]
     ran = [step for r in results for step in re.findall(r"Running upgrade (\S*) ?-> (\w+)", r.output)]
-    assert sorted(ran) == sorted(zip(["", *REVISIONS], REVISIONS))
+    assert sorted(ran) == sorted(zip(["", *REVISIONS], REVISIONS, strict=True))
     assert version_rows(empty_db) == [HEAD]
 
 
@@ -148,19 +172,25 @@ def wait_for_a_lock_wait(url, timeout=30):
     """Until some session of this database waits for a lock (the migration's first attempt)."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
-        while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                               "AND wait_event_type = 'Lock'").fetchone()[0]:
+        while not conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ).fetchone()[0]:
             assert time.monotonic() < deadline, "the migration never waited for a lock"
             time.sleep(0.02)
 
 
 def tasks_indexes(url):
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT indexrelid::regclass::text, indisvalid FROM pg_index "
-                            "WHERE indrelid = 'tasks'::regclass ORDER BY 1").fetchall()
+        return conn.execute(
+            "SELECT indexrelid::regclass::text, indisvalid FROM pg_index "
+            "WHERE indrelid = 'tasks'::regclass ORDER BY 1"
+        ).fetchall()
 
 
-RETRIED = re.compile(r"a table lock was not granted within (\d+)ms; revision rolled back, attempt (\d+) of (\d+)")
+RETRIED = re.compile(
+    r"a table lock was not granted within (\d+)ms; revision rolled back, attempt (\d+) of (\d+)"
+)
 
 
 @pytest.mark.parametrize("mode", ["ACCESS EXCLUSIVE", "ROW EXCLUSIVE"], ids=["lock-table", "open-insert"])
@@ -171,9 +201,14 @@ def test_a_revision_blocked_for_a_while_is_retried_and_applied(empty_db, mode):
     with longer waits, and applied."""
     project.alembic("upgrade", "003_add_tasks_table", url=empty_db, check=True)
     with tasks_locked(empty_db, mode) as holder:
-        migration = subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=project.REPO_ROOT,
-                                     env={**os.environ, "DATABASE_URL": empty_db}, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        migration = subprocess.Popen(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=project.REPO_ROOT,
+            env={**os.environ, "DATABASE_URL": empty_db},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         wait_for_a_lock_wait(empty_db)
         time.sleep(2)
         holder.rollback()
@@ -189,7 +224,12 @@ def test_a_revision_blocked_longer_than_every_attempt_fails_in_bounded_time(empt
     """Each attempt waits longer (100, 200, 400 ms here), then the migration fails with PostgreSQL's lock timeout
     error, and the blocked revision left nothing behind."""
     project.alembic("upgrade", "003_add_tasks_table", url=empty_db, check=True)
-    for name, value in [("TIMEOUT", "100ms"), ("TIMEOUT_MAX", "400ms"), ("ATTEMPTS", "3"), ("RETRY_PAUSE", "100ms")]:
+    for name, value in [
+        ("TIMEOUT", "100ms"),
+        ("TIMEOUT_MAX", "400ms"),
+        ("ATTEMPTS", "3"),
+        ("RETRY_PAUSE", "100ms"),
+    ]:
         monkeypatch.setenv(f"MIGRATION_LOCK_{name}", value)
     with tasks_locked(empty_db):
         started = time.monotonic()
@@ -208,7 +248,9 @@ def test_a_bad_lock_setting_is_one_line(empty_db, monkeypatch):
     monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT", "soon")
     result = project.alembic("upgrade", "head", url=empty_db)
     assert result.returncode != 0
-    assert "FAILED: MIGRATION_LOCK_TIMEOUT='soon' is not a duration such as 100ms, 2s or 5min" in result.output
+    assert (
+        "FAILED: MIGRATION_LOCK_TIMEOUT='soon' is not a duration such as 100ms, 2s or 5min" in result.output
+    )
     assert "Traceback" not in result.output
 
 
@@ -234,6 +276,8 @@ def test_a_writer_gives_up_waiting_for_the_migration_lock_in_one_line(head_db, m
         result = project.alembic("downgrade", "003_add_tasks_table", url=head_db)
         pid = holder.info.backend_pid
     assert result.returncode != 0
-    assert (f"FAILED: another session (pid {pid}) has held the migration lock for more than 300ms: a migration is "
-            "running or stuck") in result.output
+    assert (
+        f"FAILED: another session (pid {pid}) has held the migration lock for more than 300ms: a migration is "
+        "running or stuck"
+    ) in result.output
     assert version_rows(head_db) == [HEAD]

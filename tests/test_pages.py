@@ -20,8 +20,16 @@ PAGES = ROOT / ".github" / "workflows" / "pages.yml"
 
 
 def test_the_pages_workflow_is_a_valid_github_workflow():
-    done = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
-                           "vendor.github-workflows", str(PAGES)], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(PAGES),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -48,17 +56,25 @@ def test_site_url_is_set_in_one_place_and_the_tools_link_to_it(monkeypatch):
 
 
 def links(env: dict[str, str]) -> list[str]:
-    code = "from scryer_runbook import problems; print(problems.runbook_url('not-ready', 'zh'), " \
-           "problems.runbook_url('permissions', 'en'))"
+    code = (
+        "from scryer_runbook import problems; print(problems.runbook_url('not-ready', 'zh'), "
+        "problems.runbook_url('permissions', 'en'))"
+    )
     clean = {key: value for key, value in os.environ.items() if key != "SCRYER_DOCS_URL"}
-    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
-                          check=True).stdout.split()
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True
+    ).stdout.split()
 
 
 def test_links_point_at_the_published_site_unless_scryer_docs_url_says_otherwise():
-    assert links({}) == [f"{problems.SITE_URL}runbooks/not-ready/", f"{problems.SITE_URL}en/runbooks/permissions/"]
+    assert links({}) == [
+        f"{problems.SITE_URL}runbooks/not-ready/",
+        f"{problems.SITE_URL}en/runbooks/permissions/",
+    ]
     assert links({"SCRYER_DOCS_URL": "http://127.0.0.1:8000/"}) == [
-        "http://127.0.0.1:8000/runbooks/not-ready/", "http://127.0.0.1:8000/en/runbooks/permissions/"]
+        "http://127.0.0.1:8000/runbooks/not-ready/",
+        "http://127.0.0.1:8000/en/runbooks/permissions/",
+    ]
 
 
 def test_both_readmes_document_scryer_docs_url_for_make_serve():

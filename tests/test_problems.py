@@ -93,7 +93,9 @@ def test_password(scratch):
 
 def test_no_password(scratch):
     role, _ = scratch.role("nopw")
-    problem, message = explained(urls.libpq(urls.parse(scratch.database("nopw"))._replace(username=role, password=None)))
+    problem, message = explained(
+        urls.libpq(urls.parse(scratch.database("nopw"))._replace(username=role, password=None))
+    )
     assert "no password supplied" in message
     assert problem.kind == "no-password"
 
@@ -126,8 +128,11 @@ def test_no_connect_privilege_points_at_the_permissions_runbook(scratch):
     url = scratch.database("noconnect")
     role, password = scratch.role("app")
     with sandbox.admin_connect(scratch.admin_url) as conn:
-        conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
-            sql.Identifier(urls.parse(url).database)))
+        conn.execute(
+            sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
+                sql.Identifier(urls.parse(url).database)
+            )
+        )
     problem, message = explained(sandbox.as_role(url, role, password))
     assert "FATAL:  permission denied for database" in message and "CONNECT privilege" in message
     assert problem.kind == "no-connect" and problem.runbook == "permissions"
@@ -149,7 +154,9 @@ def test_explain_unwraps_sqlalchemy_and_ignores_errors_after_login(scratch):
     engine = create_engine(urls.sqlalchemy(scratch.admin_url), poolclass=pool.NullPool)
     with pytest.raises(Exception) as caught, engine.connect() as conn:
         conn.execute(text("SELECT * FROM no_such_table"))
-    assert problems.explain(caught.value, urls.parse(scratch.admin_url)) is None  # a SQL error, not a connection one
+    assert (
+        problems.explain(caught.value, urls.parse(scratch.admin_url)) is None
+    )  # a SQL error, not a connection one
 
 
 def test_explain_names_a_bad_url_and_passes_an_explained_one_through():

@@ -33,9 +33,14 @@ def test_terse_keeps_the_exception_lines_and_drops_the_frames(empty_db):
     full = alembic("upgrade", "head", url=empty_db)
     short = diagnosis.terse(full)
     assert short.returncode == full.returncode == 1 and short.args == full.args
-    assert "psycopg.errors.DuplicateTable: relation \"users\" already exists\n[traceback omitted]\n" in short.output
-    assert ('sqlalchemy.exc.ProgrammingError: (psycopg.errors.DuplicateTable) relation "users" already exists'
-            in short.output)
+    assert (
+        'psycopg.errors.DuplicateTable: relation "users" already exists\n[traceback omitted]\n'
+        in short.output
+    )
+    assert (
+        'sqlalchemy.exc.ProgrammingError: (psycopg.errors.DuplicateTable) relation "users" already exists'
+        in short.output
+    )
     assert "Running upgrade 001_initial -> 002_add_users_table" in short.output
     assert 'File "' not in short.output and "The above exception" not in short.output
     assert "CREATE TABLE users" in short.output  # the [SQL: ...] block stays
@@ -43,7 +48,9 @@ def test_terse_keeps_the_exception_lines_and_drops_the_frames(empty_db):
 
 
 def test_terse_makes_object_addresses_stable():
-    result = Result(["alembic", "check"], 255, "DefaultClause(<sqlalchemy.sql.functions.now at 0x7f0c021fdbd0; now>)")
+    result = Result(
+        ["alembic", "check"], 255, "DefaultClause(<sqlalchemy.sql.functions.now at 0x7f0c021fdbd0; now>)"
+    )
     assert diagnosis.terse(result).output == "DefaultClause(<sqlalchemy.sql.functions.now at 0x…; now>)"
 
 

@@ -20,8 +20,11 @@ def project_files(project: Path) -> list[Path]:
 
 def database_state(url: str):
     with diagnosis.connect(url) as conn:
-        return (diagnosis.schema_snapshot(conn), diagnosis.version_rows(conn),
-                conn.execute("SELECT * FROM users ORDER BY id").fetchall())
+        return (
+            diagnosis.schema_snapshot(conn),
+            diagnosis.version_rows(conn),
+            conn.execute("SELECT * FROM users ORDER BY id").fetchall(),
+        )
 
 
 @pytest.fixture
@@ -54,8 +57,10 @@ def test_incident_with_apply_fix_writes_a_safe_revision_and_leaves_the_target_to
     assert alembic("check", url=url, project=project).returncode == 0
     with diagnosis.connect(url) as conn:
         assert diagnosis.version_rows(conn) == [generated.stem]
-        assert conn.execute("SELECT column_default FROM information_schema.columns WHERE table_name = 'users' "
-                            "AND column_name = 'is_active'").fetchone() == ("true",)
+        assert conn.execute(
+            "SELECT column_default FROM information_schema.columns WHERE table_name = 'users' "
+            "AND column_name = 'is_active'"
+        ).fetchone() == ("true",)
         assert conn.execute("SELECT username FROM users").fetchall() == [("ada",)]
 
 
@@ -94,7 +99,9 @@ def test_incident_without_apply_fix_writes_nothing(at_head):
 def test_read_only_url_lets_alembic_read_but_not_write(empty_db):
     alembic("upgrade", "002_add_users_table", url=empty_db, check=True)
     read_only = diagnosis.read_only_url(empty_db)
-    assert alembic("check", url=read_only).output.rstrip().endswith("FAILED: Target database is not up to date.")
+    assert (
+        alembic("check", url=read_only).output.rstrip().endswith("FAILED: Target database is not up to date.")
+    )
     assert "002_add_users_table" in alembic("current", url=read_only).output
     assert alembic("upgrade", "head", url=read_only).returncode != 0
     with diagnosis.connect(empty_db) as conn:
@@ -123,8 +130,17 @@ def test_describe_drift_and_the_rename_edit_keep_the_data_both_ways(at_head):
         "add_constraint UNIQUE (unnamed) on users (login)",
         "remove_column users.username VARCHAR(50) NOT NULL",
     ]
-    alembic("revision", "--autogenerate", "-m", "rename", "--rev-id", "005_rename", url=url, project=project,
-            check=True)
+    alembic(
+        "revision",
+        "--autogenerate",
+        "-m",
+        "rename",
+        "--rev-id",
+        "005_rename",
+        url=url,
+        project=project,
+        check=True,
+    )
     path = project / "alembic" / "versions" / "005_rename.py"
     assert scenarios.destructive_operations(path) == ["op.drop_column('users', 'username')"]
     scenarios.rewrite_drop_add_as_rename(path, "users", "username", "login")
@@ -136,4 +152,3 @@ def test_describe_drift_and_the_rename_edit_keep_the_data_both_ways(at_head):
     assert alembic("check", url=url, project=project).returncode == 0
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT login FROM users").fetchall() == [("ada",)]
-

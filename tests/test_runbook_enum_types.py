@@ -13,8 +13,9 @@ TARGET_ENV = "SCRYER_TEST_ENUM_TARGET"
 
 
 def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
+    return "\n".join(
+        output.get("text", "") for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs
+    )
 
 
 def catalog(url):
@@ -43,8 +44,9 @@ def test_fixed_revisions_round_trip_and_leave_no_type_behind(at_006, project):
     scenarios.use_revision(project, "007_add_blocked_status", "fixed")
     alembic("upgrade", "head", url=at_006, project=project, check=True)
     with psycopg.connect(at_006) as conn:
-        assert conn.execute("SELECT status::text FROM tasks WHERE title = 'waiting for review'").fetchone() == \
-            ("blocked",)
+        assert conn.execute(
+            "SELECT status::text FROM tasks WHERE title = 'waiting for review'"
+        ).fetchone() == ("blocked",)
     alembic("downgrade", "004_index_tasks_created_at", url=at_006, project=project, check=True)
     with diagnosis.connect(at_006) as conn:
         assert diagnosis.database_enums(conn) == []  # 005's downgrade dropped the type
@@ -52,10 +54,13 @@ def test_fixed_revisions_round_trip_and_leave_no_type_behind(at_006, project):
     assert alembic("check", url=at_006, project=project).returncode == 0
 
 
-@pytest.mark.parametrize(("revision", "error"), [
-    ("006_add_task_archive", 'type "task_status" already exists'),
-    ("007_add_blocked_status", 'unsafe use of new value "blocked" of enum type task_status'),
-])
+@pytest.mark.parametrize(
+    ("revision", "error"),
+    [
+        ("006_add_task_archive", 'type "task_status" already exists'),
+        ("007_add_blocked_status", 'unsafe use of new value "blocked" of enum type task_status'),
+    ],
+)
 def test_broken_revisions_fail_as_the_page_quotes_and_change_nothing(empty_db, project, revision, error):
     scenarios.database_with_tasks(empty_db, project)
     scenarios.use_revision(project, "005_add_tasks_status", "fixed")
@@ -73,10 +78,23 @@ def test_broken_revisions_fail_as_the_page_quotes_and_change_nothing(empty_db, p
 def test_add_column_does_not_create_the_type(empty_db, project):
     scenarios.database_with_tasks(empty_db, project)
     scenarios.use_models(project, "v1")
-    alembic("revision", "--autogenerate", "-m", "add tasks.status", "--rev-id", "005_add_tasks_status",
-            url=empty_db, project=project, check=True)
+    alembic(
+        "revision",
+        "--autogenerate",
+        "-m",
+        "add tasks.status",
+        "--rev-id",
+        "005_add_tasks_status",
+        url=empty_db,
+        project=project,
+        check=True,
+    )
     body = scenarios.revision_body(project / "alembic/versions/005_add_tasks_status.py")
-    assert "sa.Enum('todo', 'done', name='task_status')" in body and "create(" not in body and "drop(" not in body
+    assert (
+        "sa.Enum('todo', 'done', name='task_status')" in body
+        and "create(" not in body
+        and "drop(" not in body
+    )
     failed = alembic("upgrade", "head", url=empty_db, project=project)
     assert failed.returncode == 1 and 'type "task_status" does not exist' in failed.output
 
@@ -87,7 +105,9 @@ def test_enum_drift_sees_what_alembic_check_does_not(at_006, project):
     assert models == {"task_status": ["todo", "done", "blocked"]}
     with diagnosis.connect(at_006) as conn:
         database = diagnosis.database_enums(conn)
-    assert database == [diagnosis.EnumType("task_status", ["todo", "done"], ["task_archive.status", "tasks.status"])]
+    assert database == [
+        diagnosis.EnumType("task_status", ["todo", "done"], ["task_archive.status", "tasks.status"])
+    ]
     drift = diagnosis.enum_drift(database, models)
     assert drift == [("task_status", "missing-labels", ["blocked"])]
     [statement] = diagnosis.add_label_statements(drift)
@@ -120,8 +140,10 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_statement(at_
 
 def test_incident_with_apply_fix_adds_the_label(at_006, project, monkeypatch):
     monkeypatch.setenv(TARGET_ENV, at_006)
-    nb = execute(NOTEBOOK, {"target_url_env": TARGET_ENV, "alembic_ini": str(project / "alembic.ini"),
-                            "apply_fix": True})
+    nb = execute(
+        NOTEBOOK,
+        {"target_url_env": TARGET_ENV, "alembic_ini": str(project / "alembic.ini"), "apply_fix": True},
+    )
     text = outputs(nb)
     assert "NOT applied" not in text and "fixed: the enum types and labels match the models" in text
     with diagnosis.connect(at_006) as conn:

@@ -15,14 +15,19 @@ from scryer_runbook.project import AlembicProject, copy_project
 
 NOTEBOOK = NOTEBOOKS / "migration-blocked.en.ipynb"
 TARGET_ENV = "SCRYER_TEST_BLOCKED_TARGET"
-SCRYER_LOCK_KEY = diagnosis.load_project(AlembicProject.find().ini).lock_key  # [scryer_runbook] in alembic.ini
-WAITING_HERE = ("SELECT count(*) > 0 FROM pg_locks WHERE NOT granted "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+SCRYER_LOCK_KEY = diagnosis.load_project(
+    AlembicProject.find().ini
+).lock_key  # [scryer_runbook] in alembic.ini
+WAITING_HERE = (
+    "SELECT count(*) > 0 FROM pg_locks WHERE NOT granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 def outputs(nb) -> str:
-    return "\n".join(output.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for output in cell.outputs)
+    return "\n".join(
+        output.get("text", "") for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs
+    )
 
 
 @pytest.fixture
@@ -44,23 +49,34 @@ def stall(at_004, project):
     yield stalled
     stalled.close()
     with psycopg.connect(at_004, autocommit=True) as conn:  # nothing this scenario started is left
-        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                            "AND pid <> pg_backend_pid()").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def sessions_of(url) -> set[tuple[int, str]]:
     with psycopg.connect(url, autocommit=True) as conn:
-        return set(conn.execute("SELECT pid, application_name FROM pg_stat_activity WHERE "
-                                "datname = current_database() AND pid <> pg_backend_pid()").fetchall())
+        return set(
+            conn.execute(
+                "SELECT pid, application_name FROM pg_stat_activity WHERE "
+                "datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        )
 
 
 def state(url):
     """Columns and recorded versions, from the catalogue only: information_schema's defaults (pg_get_expr) would
     queue behind the stalled migration's lock request."""
     with diagnosis.bounded_connect(url) as conn:
-        columns = conn.execute("SELECT attrelid::regclass::text, attname, format_type(atttypid, atttypmod) "
-                               "FROM pg_attribute WHERE attrelid IN ('tasks'::regclass, 'users'::regclass) "
-                               "AND attnum > 0 AND NOT attisdropped ORDER BY 1, 2").fetchall()
+        columns = conn.execute(
+            "SELECT attrelid::regclass::text, attname, format_type(atttypid, atttypmod) "
+            "FROM pg_attribute WHERE attrelid IN ('tasks'::regclass, 'users'::regclass) "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY 1, 2"
+        ).fetchall()
         return columns, diagnosis.version_rows(conn)
 
 
@@ -71,18 +87,26 @@ def test_diagnosis_draws_the_queue_from_the_blocker_down(stall, capsys):
     sessions, lock_rows = diagnosis.diagnose_blocking(stall.url, SCRYER_LOCK_KEY)
     tree = capsys.readouterr().out.splitlines()
     assert tree[0].startswith("pid ") and "[nightly-report] idle in transaction" in tree[0]
-    assert "[alembic] waits for AccessExclusiveLock on tasks: ALTER TABLE tasks ADD COLUMN priority" in tree[1]
+    assert (
+        "[alembic] waits for AccessExclusiveLock on tasks: ALTER TABLE tasks ADD COLUMN priority" in tree[1]
+    )
     assert sum("[scryer-app] waits for AccessShareLock on tasks" in line for line in tree) == 3
     assert [b.application for b in diagnosis.root_blockers(sessions)] == ["nightly-report"]
-    assert [granted for _pid, granted, *_rest in lock_rows] == [True]  # one migrates; the other polls, holding nothing
+    assert [granted for _pid, granted, *_rest in lock_rows] == [
+        True
+    ]  # one migrates; the other polls, holding nothing
 
 
 def test_diagnosis_finishes_in_seconds_while_a_blocker_holds_access_exclusive(at_004):
     """A test-held ACCESS EXCLUSIVE lock on tasks (the worst case for catalogue reads) does not stall it."""
-    with psycopg.connect(at_004) as holder, \
-            psycopg.connect(at_004, autocommit=True, options="-c statement_timeout=20s") as waiter_conn:
+    with (
+        psycopg.connect(at_004) as holder,
+        psycopg.connect(at_004, autocommit=True, options="-c statement_timeout=20s") as waiter_conn,
+    ):
         holder.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
-        waiter = threading.Thread(target=lambda: waiter_conn.execute("SELECT count(*) FROM tasks"), daemon=True)
+        waiter = threading.Thread(
+            target=lambda: waiter_conn.execute("SELECT count(*) FROM tasks"), daemon=True
+        )
         waiter.start()
         scenarios.wait_until(at_004, WAITING_HERE)
         started = time.monotonic()
@@ -102,11 +126,17 @@ def test_cancel_leaves_a_session_idle_in_transaction_holding_its_lock_and_termin
         assert admin.execute("SELECT pg_cancel_backend(%s)", [pid]).fetchone()[0]
         time.sleep(0.3)
         assert diagnosis.session_states(at_004, [pid]) == {pid: "idle in transaction"}
-        assert admin.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'tasks'::regclass",
-                             [pid]).fetchone()[0] == 1
+        assert (
+            admin.execute(
+                "SELECT count(*) FROM pg_locks WHERE pid = %s AND relation = 'tasks'::regclass", [pid]
+            ).fetchone()[0]
+            == 1
+        )
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
         assert diagnosis.wait_until_gone(at_004, [pid]) == {pid: None}
-        with pytest.raises(psycopg.errors.AdminShutdown, match="terminating connection due to administrator command"):
+        with pytest.raises(
+            psycopg.errors.AdminShutdown, match="terminating connection due to administrator command"
+        ):
             blocker.execute("SELECT 1")
 
 
@@ -123,14 +153,24 @@ def test_client_connection_check_interval_ends_an_orphaned_lock_wait(at_004):
     """The prevention the page recommends: with it, a killed client's backend exits while it waits for a lock."""
     with psycopg.connect(at_004) as blocker:
         blocker.execute("SELECT count(*) FROM tasks")
-        client = subprocess.Popen([sys.executable, "-c", (
-            "import psycopg, sys; c = psycopg.connect(sys.argv[1], application_name='orphan', autocommit=True, "
-            "options='-c client_connection_check_interval=200ms -c statement_timeout=30s'); "
-            "c.execute('ALTER TABLE tasks ADD COLUMN x int')"), at_004])
+        client = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "import psycopg, sys; c = psycopg.connect(sys.argv[1], application_name='orphan', autocommit=True, "
+                    "options='-c client_connection_check_interval=200ms -c statement_timeout=30s'); "
+                    "c.execute('ALTER TABLE tasks ADD COLUMN x int')"
+                ),
+                at_004,
+            ]
+        )
         try:
             scenarios.wait_until(at_004, WAITING_HERE)
             with diagnosis.bounded_connect(at_004) as conn:
-                pid = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'orphan'").fetchone()[0]
+                pid = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'orphan'"
+                ).fetchone()[0]
         finally:
             client.kill()
             client.wait()
@@ -145,13 +185,18 @@ def test_a_live_alembic_cancelled_says_user_request_and_changes_nothing(stall):
     assert statements == [f"SELECT pg_cancel_backend({lock_rows[0][0]})"]  # the DDL runs: a cancel is enough
     with psycopg.connect(stall.url, autocommit=True) as admin:
         # first the rollout stops: the container polling for the migration lock would take over and queue again
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                      "AND application_name = 'alembic' AND pid <> %s", [lock_rows[0][0]])
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'alembic' AND pid <> %s",
+            [lock_rows[0][0]],
+        )
         for statement in statements:
             admin.execute(statement)
     texts = [process.communicate(timeout=30)[0] for process in stall.migrations]
     assert all(process.returncode != 0 for process in stall.migrations)
-    assert sum("psycopg.errors.QueryCanceled: canceling statement due to user request" in t for t in texts) == 1
+    assert (
+        sum("psycopg.errors.QueryCanceled: canceling statement due to user request" in t for t in texts) == 1
+    )
     stall.app_queries_done()
     assert len(stall.app_waits) == scenarios.APP_SESSIONS
     assert state(stall.url)[1] == ["004_index_tasks_created_at"]
@@ -162,9 +207,13 @@ def test_a_live_alembic_cancelled_says_user_request_and_changes_nothing(stall):
 
 def test_lock_retries_give_up_fast_then_succeed_once_the_report_ends(at_004, project, capsys):
     with scenarios.report_during_deploy(at_004) as report:
-        result = lock_retries.upgrade_with_lock_retries(at_004, AlembicProject.find(project / "alembic.ini"),
-                                                        lock_timeouts=("300ms", "2s"), pause=0.1,
-                                                        between_attempts=report.finish)
+        result = lock_retries.upgrade_with_lock_retries(
+            at_004,
+            AlembicProject.find(project / "alembic.ini"),
+            lock_timeouts=("300ms", "2s"),
+            pause=0.1,
+            between_attempts=report.finish,
+        )
     text = capsys.readouterr().out
     assert result.returncode == 0 and text.count("$ MIGRATION_LOCK_TIMEOUT=") == 2
     assert "(psycopg.errors.LockNotAvailable) canceling statement due to lock timeout" in text
@@ -175,8 +224,9 @@ def test_lock_retries_stop_at_once_on_another_failure(empty_db, project, capsys)
     with psycopg.connect(empty_db, autocommit=True) as conn:  # tasks does not exist: not a lock problem
         conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
         conn.execute("INSERT INTO alembic_version VALUES ('004_index_tasks_created_at')")
-    result = lock_retries.upgrade_with_lock_retries(empty_db, AlembicProject.find(project / "alembic.ini"),
-                                                    lock_timeouts=("1s", "1s"), pause=30)
+    result = lock_retries.upgrade_with_lock_retries(
+        empty_db, AlembicProject.find(project / "alembic.ini"), lock_timeouts=("1s", "1s"), pause=30
+    )
     assert result.returncode == 1 and 'relation "tasks" does not exist' in result.output
     assert capsys.readouterr().out.count("$ MIGRATION_LOCK_TIMEOUT=") == 1
 
@@ -201,8 +251,10 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_what_to_run(stall
 
 def test_incident_with_apply_fix_unblocks_and_migrates(stall, project, monkeypatch):
     monkeypatch.setenv(TARGET_ENV, stall.url)
-    nb = execute(NOTEBOOK, {"target_url_env": TARGET_ENV, "alembic_ini": str(project / "alembic.ini"),
-                            "apply_fix": True})
+    nb = execute(
+        NOTEBOOK,
+        {"target_url_env": TARGET_ENV, "alembic_ini": str(project / "alembic.ini"), "apply_fix": True},
+    )
     text = outputs(nb)
     assert "NOT applied" not in text and "fixed: the migration ran, nothing waits for a lock" in text
     assert state(stall.url)[1] == [scenarios.PENDING]

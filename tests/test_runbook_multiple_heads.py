@@ -46,15 +46,23 @@ def test_single_head_test_fails_on_a_fork_and_passes_on_the_repository(tmp_path)
 
 
 def test_next_revision_id_follows_the_project_numbering(tmp_path):
-    assert diagnosis.next_revision_id(diagnosis.scripts(diagnosis.alembic_config()), "Merge branches!") == \
-        "005_merge_branches"
+    assert (
+        diagnosis.next_revision_id(diagnosis.scripts(diagnosis.alembic_config()), "Merge branches!")
+        == "005_merge_branches"
+    )
     project = copy_project(tmp_path / "scryer")
     scenarios.branch_scripts(project)
     script = diagnosis.scripts(diagnosis.alembic_config(project / "alembic.ini"))
     assert diagnosis.next_revision_id(script, "merge branches") == MERGE
-    assert len(diagnosis.next_revision_id(script, "x" * 80)) == 32  # alembic_version.version_num is varchar(32)
-    random_ids = SimpleNamespace(walk_revisions=lambda: [SimpleNamespace(revision="ae1027a6acf"),
-                                                         SimpleNamespace(revision="3d4e5f607182")])
+    assert (
+        len(diagnosis.next_revision_id(script, "x" * 80)) == 32
+    )  # alembic_version.version_num is varchar(32)
+    random_ids = SimpleNamespace(
+        walk_revisions=lambda: [
+            SimpleNamespace(revision="ae1027a6acf"),
+            SimpleNamespace(revision="3d4e5f607182"),
+        ]
+    )
     assert diagnosis.next_revision_id(random_ids, "merge branches") is None
 
 
@@ -72,11 +80,15 @@ def test_incident_with_apply_fix_writes_the_merge_and_leaves_the_target_to_the_d
     assert heads(project) == [MERGE] and f"{MERGE}.py" in revision_files(project)
     assert "NOT applied to the target" in text and "one head in the project" in text
     assert schema_and_versions(head_db) == before and before[1] == [PARENT]
-    assert alembic("upgrade", "head", url=head_db, project=project).returncode == 0  # the deploy, with the file
+    assert (
+        alembic("upgrade", "head", url=head_db, project=project).returncode == 0
+    )  # the deploy, with the file
     assert schema_and_versions(head_db)[1] == [MERGE]
     with diagnosis.connect(head_db) as conn:  # both branches' migrations really ran
-        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE (table_name, column_name) "
-                            "IN (('tasks', 'priority'), ('users', 'last_login'))").fetchone() == (2,)
+        assert conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE (table_name, column_name) "
+            "IN (('tasks', 'priority'), ('users', 'last_login'))"
+        ).fetchone() == (2,)
 
 
 @pytest.mark.slow  # runs the notebook
@@ -89,8 +101,11 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_commands(head
     assert schema_and_versions(head_db) == before and before[1] == [PARENT]
     assert "NOT applied: apply_fix=False" in text
     # (quoted or not: Runbook prints the words joined by spaces today; shlex.join would quote the message)
-    assert re.search(rf"alembic merge -m ['\"]?merge branches['\"]? --rev-id {MERGE} 005_add_tasks_priority "
-                     r"005_add_users_last_login", text)
+    assert re.search(
+        rf"alembic merge -m ['\"]?merge branches['\"]? --rev-id {MERGE} 005_add_tasks_priority "
+        r"005_add_users_last_login",
+        text,
+    )
     assert "NOT fixed (apply_fix=False): 2 heads" in text
 
 
@@ -113,7 +128,6 @@ def test_sandbox_mode_works_on_a_copy_and_removes_it():
 def test_incident_on_a_project_with_one_head_merges_nothing(head_db, tmp_path):
     project = copy_project(tmp_path / "scryer")
     files = revision_files(project)
-    text = outputs(run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"),
-                                      apply_fix=True))
+    text = outputs(run_incident(NOTEBOOK, head_db, alembic_ini=str(project / "alembic.ini"), apply_fix=True))
     assert f"a single head ({PARENT}): nothing to merge" in text and "$ alembic merge" not in text
     assert revision_files(project) == files and "one head in the project" in text

@@ -95,7 +95,9 @@ def test_wait_script_waits_for_a_late_server_and_gives_up_on_none():
     started = time.monotonic()
     gave_up = scenarios.run_wait_script(f"postgresql://x@127.0.0.1:{scenarios.unused_port()}/x", timeout=2)
     assert gave_up.returncode != 0 and time.monotonic() - started >= 2
-    assert re.search(r"ERROR: PostgreSQL is not ready\nconnection refused by 127\.0\.0\.1:\d+", gave_up.output)
+    assert re.search(
+        r"ERROR: PostgreSQL is not ready\nconnection refused by 127\.0\.0\.1:\d+", gave_up.output
+    )
 
 
 def test_wait_script_does_not_wait_for_a_missing_database(scratch):
@@ -135,7 +137,11 @@ def test_incident_missing_database_shows_the_server_and_is_not_created_by_apply_
     text = outputs(run_incident(NOTEBOOK, missing_target, apply_fix=True))
     port = str(urls.parse(missing_target).port)
     assert "[database-missing]" in text and "NOT applied" in text
-    assert "address       127.0.0.1" in text and f"port          {port}" in text and "standby       False" in text
+    assert (
+        "address       127.0.0.1" in text
+        and f"port          {port}" in text
+        and "standby       False" in text
+    )
     assert "databases" in text and "postgres" in text
     assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
 
@@ -152,7 +158,9 @@ def test_incident_missing_database_is_created_for_a_new_environment(missing_targ
 def test_incident_missing_database_stays_missing_without_apply_fix(missing_target):
     nb = run_incident(NOTEBOOK, missing_target)
     text = outputs(nb)
-    assert "NOT applied" in text and "STILL NOT READY: [database-missing]" in text and touched_no_sandbox(text)
+    assert (
+        "NOT applied" in text and "STILL NOT READY: [database-missing]" in text and touched_no_sandbox(text)
+    )
     assert diagnosis.attempt(missing_target).problem.kind == "database-missing"
 
 
@@ -181,7 +189,10 @@ def test_incident_healthy_target_diagnosis_writes_nothing(scratch):
     text = outputs(nb)
     assert "nothing to fix" in text and "OK: logged in as 'postgres'" in text and touched_no_sandbox(text)
     with diagnosis.connect(url) as conn:
-        assert (diagnosis.schema_snapshot(conn), conn.execute("SELECT count(*) FROM marker").fetchone()) == before
+        assert (
+            diagnosis.schema_snapshot(conn),
+            conn.execute("SELECT count(*) FROM marker").fetchone(),
+        ) == before
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO marker VALUES (2)")
 

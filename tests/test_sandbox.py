@@ -42,8 +42,10 @@ def test_sweep_touches_only_its_own_run(monkeypatch):
 
 def test_interpreter_exit_cleans_up_after_a_failure():
     """A notebook kernel whose cell raised still drops its scratch objects when it exits."""
-    code = ("from scryer_runbook.sandbox import Sandbox\nbox = Sandbox()\nprint(box.database('crash'))\n"
-            "print(box.role('crash')[0])\nraise SystemExit('a cell failed')")
+    code = (
+        "from scryer_runbook.sandbox import Sandbox\nbox = Sandbox()\nprint(box.database('crash'))\n"
+        "print(box.role('crash')[0])\nraise SystemExit('a cell failed')"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert done.returncode == 1 and "a cell failed" in done.stderr
     url, role = done.stdout.split()
@@ -57,7 +59,9 @@ def test_an_admin_with_createdb_createrole_but_not_superuser_can_run_the_sandbox
     box = sandbox.Sandbox(admin_url)
     url = box.database("by_admin")
     owner, _ = box.role("owner")
-    with psycopg.connect(admin_url, autocommit=True) as conn:  # an object of the owner's outside scratch databases
+    with psycopg.connect(
+        admin_url, autocommit=True
+    ) as conn:  # an object of the owner's outside scratch databases
         conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" GRANT SELECT ON TABLES TO PUBLIC')
     box.close()
     assert not exists("role", owner) and not exists("db", url.rsplit("/", 1)[1])

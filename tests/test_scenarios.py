@@ -48,8 +48,10 @@ def test_branches_make_upgrade_head_exit_255_and_merge_fixes(empty_db, tmp_path)
 
 def test_app_role_without_grants_is_denied_and_guide_grant_does_not_help(empty_db, scratch):
     roles = scenarios.migrate_as_owner_without_grants(scratch, empty_db)
-    with psycopg.connect(roles.app_url) as app, pytest.raises(psycopg.errors.InsufficientPrivilege,
-                                                             match="permission denied for table users"):
+    with (
+        psycopg.connect(roles.app_url) as app,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for table users"),
+    ):
         app.execute("SELECT * FROM users")
     database = psycopg.conninfo.conninfo_to_dict(empty_db)["dbname"]
     with psycopg.connect(empty_db, autocommit=True) as admin:
@@ -71,9 +73,20 @@ def test_rename_is_drop_add_until_the_migration_is_edited(head_db, tmp_path):
     scenarios.rename_username_to_login(project)
     check = alembic("check", url=head_db, project=project)
     assert check.returncode != 0 and "remove_column" in check.output and "add_column" in check.output
-    alembic("revision", "--autogenerate", "-m", "rename username to login", "--rev-id", "005_rename_login",
-            url=head_db, project=project, check=True)
-    scenarios.rewrite_drop_add_as_rename(scenarios.latest_revision_file(project), "users", "username", "login")
+    alembic(
+        "revision",
+        "--autogenerate",
+        "-m",
+        "rename username to login",
+        "--rev-id",
+        "005_rename_login",
+        url=head_db,
+        project=project,
+        check=True,
+    )
+    scenarios.rewrite_drop_add_as_rename(
+        scenarios.latest_revision_file(project), "users", "username", "login"
+    )
     with psycopg.connect(head_db) as conn:
         conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'kept', 'k@x')")
         conn.commit()
@@ -103,6 +116,10 @@ def test_pending_and_drift(empty_db):
     alembic("upgrade", "002_add_users_table", url=empty_db, check=True)
     script = diagnosis.scripts(diagnosis.alembic_config())
     with diagnosis.connect(empty_db) as conn:
-        assert diagnosis.pending_revisions(script, diagnosis.version_rows(conn)) == ["003_add_tasks_table", HEAD]
+        assert diagnosis.pending_revisions(script, diagnosis.version_rows(conn)) == [
+            "003_add_tasks_table",
+            HEAD,
+        ]
     from src.backend.app.models import Base
+
     assert [d[0] for d in diagnosis.drift(empty_db, Base.metadata)] == ["add_table", "add_index"]

@@ -19,8 +19,10 @@ URL_PASSWORD = re.compile(rf"postgres(?:ql)?(?:\+\w+)?://[^:/@\s\"'<>]+:(?!(?:{P
 
 def test_the_pattern_finds_a_password_and_spares_placeholders():
     assert URL_PASSWORD.search("postgresql://scryer:hunter2@db/scryer")
-    assert not URL_PASSWORD.search("postgresql://scryer:***@db/scryer postgresql://u:<密码>@h/d "
-                                   "postgresql+asyncpg://scryer:password@localhost:5432/scryer")
+    assert not URL_PASSWORD.search(
+        "postgresql://scryer:***@db/scryer postgresql://u:<密码>@h/d "
+        "postgresql+asyncpg://scryer:password@localhost:5432/scryer"
+    )
 
 
 @pytest.mark.slow
@@ -28,8 +30,12 @@ def test_the_pattern_finds_a_password_and_spares_placeholders():
 def test_built_site_shows_no_password(tmp_path_factory, worker_id):
     build = session_build(tmp_path_factory, worker_id)
     assert build.returncode == 0, build.output[-2000:]
-    leaks = [(path.name, match) for path in build.site.rglob("*") if path.suffix in {".html", ".json", ".ipynb", ".txt"}
-             for match in URL_PASSWORD.findall(path.read_text(errors="ignore"))]
+    leaks = [
+        (path.name, match)
+        for path in build.site.rglob("*")
+        if path.suffix in {".html", ".json", ".ipynb", ".txt"}
+        for match in URL_PASSWORD.findall(path.read_text(errors="ignore"))
+    ]
     assert not leaks
 
 
@@ -37,8 +43,12 @@ def test_committed_files_show_no_password():
     """Pages, notebooks, config and code; the tests themselves hold made-up passwords to prove masking works."""
     tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     paths = [REPO_ROOT / name for name in tracked.stdout.split() if not name.startswith("tests/")]
-    leaks = [(path.name, match) for path in paths if path.is_file()
-             for match in URL_PASSWORD.findall(path.read_text(errors="ignore"))]
+    leaks = [
+        (path.name, match)
+        for path in paths
+        if path.is_file()
+        for match in URL_PASSWORD.findall(path.read_text(errors="ignore"))
+    ]
     assert not leaks
 
 
@@ -66,9 +76,22 @@ def test_the_documented_incident_command_leaves_no_password_in_the_report(scratc
     url = sandbox.as_role(scratch.database("report"), role, password)
     report = tmp_path / "report.ipynb"
     env = {**os.environ, "DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", "papermill", str(REPO_ROOT / "notebooks" / "not-ready.en.ipynb"),
-                           str(report), "-p", "target_url_env", "DATABASE_URL"], env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(REPO_ROOT / "notebooks" / "not-ready.en.ipynb"),
+            str(report),
+            "-p",
+            "target_url_env",
+            "DATABASE_URL",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     text = report.read_text()
     assert "nothing to fix" in text and password not in text and not URL_PASSWORD.search(text)

@@ -64,17 +64,26 @@ def readable_copy_of_imports(modules: list[str], destination: Path) -> Path:
     """Copies of what importing ``modules`` loads from outside the standard library (this checkout's package, the
     venv's packages), in a folder every user may read: the checkout, and the venv inside it, can be private (a
     clone under /root, or in a `mktemp -d` folder) and the other account could not import from them."""
-    listing = ("import sys, importlib\n"
-               f"for name in {modules!r}: importlib.import_module(name)\n"
-               "for name, module in list(sys.modules.items()):\n"
-               "    if '.' not in name and name not in sys.stdlib_module_names and getattr(module, '__file__', None):\n"
-               "        print(module.__file__)")
-    files = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True, check=True).stdout.split()
+    listing = (
+        "import sys, importlib\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "for name, module in list(sys.modules.items()):\n"
+        "    if '.' not in name and name not in sys.stdlib_module_names and getattr(module, '__file__', None):\n"
+        "        print(module.__file__)"
+    )
+    files = subprocess.run(
+        [sys.executable, "-c", listing], capture_output=True, text=True, check=True
+    ).stdout.split()
     for file in map(Path, files):
         source = file.parent if file.name == "__init__.py" else file
-        for part in [source, source.with_name(source.name + ".libs")]:  # wheels keep bundled C libraries beside
+        for part in [
+            source,
+            source.with_name(source.name + ".libs"),
+        ]:  # wheels keep bundled C libraries beside
             if part.is_dir():
-                shutil.copytree(part, destination / part.name, copy_function=shutil.copyfile, dirs_exist_ok=True)
+                shutil.copytree(
+                    part, destination / part.name, copy_function=shutil.copyfile, dirs_exist_ok=True
+                )
             elif part.is_file():
                 shutil.copyfile(part, destination / part.name)
     for path in [destination, *destination.rglob("*")]:
@@ -88,27 +97,41 @@ def test_works_for_a_normal_user_too():
     As root the check runs as 'nobody'; as a normal user it runs as that user (the same code path). The account
     imports copies of the package and its dependencies, so that it works wherever the checkout lies.
     """
-    code = ("from scryer_runbook import server; import psycopg, os; s = server.start_server(); "
-            "print(psycopg.connect(s.url).execute('select 1').fetchone()[0], os.geteuid(), s.root); s.stop()")
+    code = (
+        "from scryer_runbook import server; import psycopg, os; s = server.start_server(); "
+        "print(psycopg.connect(s.url).execute('select 1').fetchone()[0], os.geteuid(), s.root); s.stop()"
+    )
     if os.geteuid() == 0:
         # This interpreter may live in root's home; Debian's python3 of the same version reads the copies.
         python = "/usr/bin/python3"
-        version = subprocess.run([python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
-                                 text=True).stdout.strip()
-        assert version == str(sys.version_info[:2]), f"{python} is {version}, the venv is {sys.version_info[:2]}"
+        version = subprocess.run(
+            [python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        ).stdout.strip()
+        assert version == str(sys.version_info[:2]), (
+            f"{python} is {version}, the venv is {sys.version_info[:2]}"
+        )
         command = ["runuser", "-u", "nobody", "--", python, "-c", code]
     else:
         command = [sys.executable, "-c", code]
-    readable = Path(tempfile.mkdtemp(prefix="scryer-imports-"))  # in /tmp, outside pytest's private temp folders
+    readable = Path(
+        tempfile.mkdtemp(prefix="scryer-imports-")
+    )  # in /tmp, outside pytest's private temp folders
     try:
         path = readable_copy_of_imports(["scryer_runbook.server", "psycopg"], readable)
-        done = subprocess.run(command, capture_output=True, text=True, cwd=tempfile.gettempdir(),
-                              env={"PATH": os.environ["PATH"], "PYTHONPATH": str(path)})
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            cwd=tempfile.gettempdir(),
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(path)},
+        )
     finally:
         shutil.rmtree(readable)
     assert done.returncode == 0, done.stderr
     one, uid, root = done.stdout.split()
-    assert one == "1" and uid != "0" and root.startswith(f"{server.RUNTIME_ROOT.parent}/scryer-runbook-{uid}/")
+    assert (
+        one == "1" and uid != "0" and root.startswith(f"{server.RUNTIME_ROOT.parent}/scryer-runbook-{uid}/")
+    )
 
 
 def test_a_machine_without_postgresql_runs_on_the_wheel_binaries(tmp_path):

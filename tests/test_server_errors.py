@@ -31,7 +31,8 @@ def test_the_snippets_are_what_a_chinese_server_prints_today():
     assert sorted(fresh) == sorted(script.SNIPPETS.glob("*.txt"))
     for path, text in fresh.items():
         assert text == path.read_text(encoding="utf-8"), (
-            f"{path.relative_to(REPO_ROOT)} is out of date: run {SCRIPT.relative_to(REPO_ROOT)}\n{text}")
+            f"{path.relative_to(REPO_ROOT)} is out of date: run {SCRIPT.relative_to(REPO_ROOT)}\n{text}"
+        )
 
 
 def test_the_texts_are_chinese_and_cover_the_server_side_sections():

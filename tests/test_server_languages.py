@@ -25,9 +25,13 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def test_the_chinese_locale_and_postgresqls_catalogues_are_installed():
     """What the other tests need from the machine (`make system-deps` and .ci/run install them as root)."""
-    locales = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout.lower().split()
+    locales = (
+        subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout.lower().split()
+    )
     assert "zh_cn.utf8" in locales, "generate it: localedef -i zh_CN -f UTF-8 zh_CN.UTF-8 (package locales)"
-    assert "zh_CN" in problems.catalogue_files(), f"no PostgreSQL zh_CN catalogue under {problems.LOCALE_DIRS}"
+    assert "zh_CN" in problems.catalogue_files(), (
+        f"no PostgreSQL zh_CN catalogue under {problems.LOCALE_DIRS}"
+    )
 
 
 def test_the_look_up_agrees_with_gettext():
@@ -62,8 +66,13 @@ def connect_failure(lang: str, **connect) -> tuple[problems.Problem, str]:
     message = str(caught.value)
     assert caught.value.sqlstate is None  # the text is all there is
     assert bool(CJK.search(message)) == (lang == "zh"), message  # the server spoke its language
-    url = URL.create("postgresql", username=connect["user"], host=connect["host"], port=connect["port"],
-                     database=connect["dbname"])
+    url = URL.create(
+        "postgresql",
+        username=connect["user"],
+        host=connect["host"],
+        port=connect["port"],
+        database=connect["dbname"],
+    )
     return problems.explain_connect_error(caught.value, url), message
 
 
@@ -81,8 +90,9 @@ def test_wrong_password(lang_server):
 
 def test_role_missing(lang_server):
     lang, srv, _ = lang_server
-    problem, message = connect_failure(lang, host=str(srv.root / "sockets"), port=srv.port, user="nosuchrole",
-                                       dbname="postgres")
+    problem, message = connect_failure(
+        lang, host=str(srv.root / "sockets"), port=srv.port, user="nosuchrole", dbname="postgres"
+    )
     assert (problem.kind, problem.runbook) == ("role-missing", "not-ready"), message
 
 
@@ -108,8 +118,9 @@ def test_no_connect_privilege(lang_server):
 def test_server_not_accepting_sessions(lang, state):
     with scenarios.server_in_state(state, settings={"lc_messages": SERVER_LANGUAGES[lang]}) as url:
         parsed = urls.parse(url)
-        problem, message = connect_failure(lang, host=parsed.host, port=parsed.port, user=parsed.username,
-                                           dbname=parsed.database)
+        problem, message = connect_failure(
+            lang, host=parsed.host, port=parsed.port, user=parsed.username, dbname=parsed.database
+        )
     assert (problem.kind, problem.runbook) == (state, "not-ready"), message
 
 
@@ -152,11 +163,17 @@ def test_alembic_names_a_missing_database(lang_server, monkeypatch):
 def test_the_wait_gives_up_at_once_on_a_wrong_password(lang_server):
     _, srv, box = lang_server
     role, password = box.role("app")
-    url = sandbox.as_role(f"postgresql://{server.SUPERUSER}@127.0.0.1:{srv.port}/postgres", role, password + "-wrong")
+    url = sandbox.as_role(
+        f"postgresql://{server.SUPERUSER}@127.0.0.1:{srv.port}/postgres", role, password + "-wrong"
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith("POSTGRES_")}
-    done = subprocess.run([sys.executable, "-m", "scryer_runbook.cli", "wait", "--timeout", "30"],
-                          env={**env, "DATABASE_URL": url, "SCRYER_LANG": "en"}, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "scryer_runbook.cli", "wait", "--timeout", "30"],
+        env={**env, "DATABASE_URL": url, "SCRYER_LANG": "en"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stderr
     assert f"password authentication failed for user '{role}'" in done.stderr
 

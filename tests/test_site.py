@@ -171,8 +171,21 @@ def test_search_index_keeps_english_and_chinese_words(site, lang):
     # Two Lunr languages bring lunr.multiLanguage's trimmer, which strips punctuation when indexing only.
     assert config["lang"] == ["en"]
     words = tokens(index)
-    for word in ["relation", "users", "already", "exists", "alembic", "migration", "permission", "heads",
-                 "duplicatetable", "insufficientprivilege", "-2", "can't", "002_add_tasks_table"]:
+    for word in [
+        "relation",
+        "users",
+        "already",
+        "exists",
+        "alembic",
+        "migration",
+        "permission",
+        "heads",
+        "duplicatetable",
+        "insufficientprivilege",
+        "-2",
+        "can't",
+        "002_add_tasks_table",
+    ]:
         assert word in words, f"{word!r} is not a search token in the {lang} index"
     if lang == "zh":
         for word in ["迁移", "数据库", "权限", "降级"]:
@@ -183,19 +196,28 @@ def test_each_language_has_its_own_search_index(site):
     """One stacked index served both languages: English readers got the Chinese pages for a pasted error first."""
     zh, en = load_index(site, "zh"), load_index(site, "en")
     assert not [d for d in zh["docs"] if d["location"].startswith("en/")]
-    assert not [d["title"] for d in en["docs"] if CJK.search(d["title"])], "Chinese pages in the English index"
+    assert not [d["title"] for d in en["docs"] if CJK.search(d["title"])], (
+        "Chinese pages in the English index"
+    )
     for lang, index in (("zh", zh), ("en", en)):
         for doc in index["docs"]:
             page = site / url_prefix(lang) / doc["location"].split("#")[0] / "index.html"
             assert page.exists(), f"{lang} index: {doc['location']} is not a page of that language"
     for index in (zh, en):
         locations = [d["location"] for d in index["docs"]]
-        assert len(locations) == len(set(locations)), "duplicate locations break the search worker's highlighting"
+        assert len(locations) == len(set(locations)), (
+            "duplicate locations break the search worker's highlighting"
+        )
         assert "runbooks/already-exists/" in locations and "troubleshooting/" in locations
-        assert not any(re.search(r"(#|--)\s*\(\d+\)!", d["text"]) for d in index["docs"]), "annotation markers"
+        assert not any(re.search(r"(#|--)\s*\(\d+\)!", d["text"]) for d in index["docs"]), (
+            "annotation markers"
+        )
     # English pages load their own index: Material's "base" points at /en/.
-    config = re.search(r'<script id="__config" type="application/json">(.*?)</script>',
-                        (site / "en" / "runbooks" / "already-exists" / "index.html").read_text(encoding="utf-8"), re.S)
+    config = re.search(
+        r'<script id="__config" type="application/json">(.*?)</script>',
+        (site / "en" / "runbooks" / "already-exists" / "index.html").read_text(encoding="utf-8"),
+        re.S,
+    )
     assert json.loads(config.group(1))["base"] == "../../"
 
 
@@ -212,9 +234,13 @@ def test_troubleshooting_symptom_sections_are_boosted(site, lang):
 def test_every_error_text_is_searchable(site, lang):
     """Each line quoted on the troubleshooting index is in that language's search index, word for word."""
     index = load_index(site, lang)
-    text = "\n".join(re.sub(r"<[^>]+>", "", d["text"]) for d in index["docs"]
-                     if d["location"].startswith("troubleshooting/#"))
+    text = "\n".join(
+        re.sub(r"<[^>]+>", "", d["text"])
+        for d in index["docs"]
+        if d["location"].startswith("troubleshooting/#")
+    )
     import html as htmllib
+
     text = htmllib.unescape(text)
     errors = error_texts(lang)
     assert set(errors) >= set(RUNBOOKS)
@@ -243,31 +269,60 @@ def test_language_switcher_points_at_the_same_page(site, lang):
     for page in pages_of(site, lang):
         relative = page.parent.relative_to(site / url_prefix(lang)).as_posix()
         relative = "" if relative == "." else relative + "/"
-        links = {a["hreflang"]: a["href"] for tag, a in parse(page).tags
-                 if tag == "a" and "md-select__link" in a.get("class", "")}
+        links = {
+            a["hreflang"]: a["href"]
+            for tag, a in parse(page).tags
+            if tag == "a" and "md-select__link" in a.get("class", "")
+        }
         assert set(links) == {"zh", "en"}, page
         href = links[other]
         here = page.parent.relative_to(site).as_posix()
-        target = posixpath.normpath(href.lstrip("/") or ".") if href.startswith("/") else \
-            posixpath.normpath(posixpath.join(here, href))
+        target = (
+            posixpath.normpath(href.lstrip("/") or ".")
+            if href.startswith("/")
+            else posixpath.normpath(posixpath.join(here, href))
+        )
         expected = posixpath.normpath(url_prefix(other) + relative)
         assert target == expected, f"{page}: the {other} link goes to {target}, not {expected}"
 
 
 # --- offline -------------------------------------------------------------------------------------------------------
 
-LOADING_ATTRIBUTES = {"script": ["src"], "img": ["src", "srcset"], "source": ["src", "srcset"], "iframe": ["src"],
-                      "video": ["src", "poster"], "audio": ["src"], "embed": ["src"], "object": ["data"],
-                      "track": ["src"], "input": ["src"]}
-LOADING_LINK_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload", "prefetch", "preconnect",
-                     "dns-prefetch", "modulepreload", "manifest", "mask-icon"}
+LOADING_ATTRIBUTES = {
+    "script": ["src"],
+    "img": ["src", "srcset"],
+    "source": ["src", "srcset"],
+    "iframe": ["src"],
+    "video": ["src", "poster"],
+    "audio": ["src"],
+    "embed": ["src"],
+    "object": ["data"],
+    "track": ["src"],
+    "input": ["src"],
+}
+LOADING_LINK_RELS = {
+    "stylesheet",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "preload",
+    "prefetch",
+    "preconnect",
+    "dns-prefetch",
+    "modulepreload",
+    "manifest",
+    "mask-icon",
+}
 
 
 def external(url: str) -> bool:
     parts = urlsplit(url.strip())
     if parts.scheme in ("data", "blob", "about", "mailto", "javascript"):
         return False
-    return bool(parts.netloc or url.strip().startswith("//")) and parts.hostname not in ("127.0.0.1", "localhost")
+    return bool(parts.netloc or url.strip().startswith("//")) and parts.hostname not in (
+        "127.0.0.1",
+        "localhost",
+    )
 
 
 def test_no_page_loads_anything_from_another_host(site):
@@ -282,12 +337,16 @@ def test_no_page_loads_anything_from_another_host(site):
                     if url.strip() and external(url.split()[0]):
                         offenders.append((page.relative_to(site).as_posix(), tag, url.strip()))
         text = page.read_text(encoding="utf-8")
-        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s+['\"]([^'\"]+)", text):
+        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(
+            r"@import\s+['\"]([^'\"]+)", text
+        ):
             if external(url):
                 offenders.append((page.relative_to(site).as_posix(), "css", url))
     for sheet in site.rglob("*.css"):
         text = sheet.read_text(encoding="utf-8")
-        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s+(?:url\()?['\"]?([^'\")\s;]+)", text):
+        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(
+            r"@import\s+(?:url\()?['\"]?([^'\")\s;]+)", text
+        ):
             if external(url):
                 offenders.append((sheet.relative_to(site).as_posix(), "css", url))
     assert not offenders, offenders[:20]
@@ -343,14 +402,18 @@ def test_internal_links_and_anchors_resolve(site):
 def test_chinese_headings_get_readable_anchors(site):
     """The default toc slugify drops CJK characters, leaving anchors such as "_1"."""
     # Explicit {#id}s are on purpose: the same id in both languages, for links from other pages.
-    explicit = set(re.findall(r"\{#([\w-]+)[^}]*\}", "".join(p.read_text(encoding="utf-8")
-                                                          for p in page_sources("zh").values())))
+    explicit = set(
+        re.findall(
+            r"\{#([\w-]+)[^}]*\}", "".join(p.read_text(encoding="utf-8") for p in page_sources("zh").values())
+        )
+    )
     checked = 0
     for page in pages_of(site, "zh"):
         if "runbooks" in page.parts:
             continue  # notebook headings: see test_notebook_headings_have_unique_nonempty_ids_and_a_matching_toc
-        for level, anchor, title in re.findall(r'<h([1-6]) id="([^"]*)"[^>]*>(.*?)</h\1>',
-                                               page.read_text(encoding="utf-8"), re.S):
+        for _level, anchor, title in re.findall(
+            r'<h([1-6]) id="([^"]*)"[^>]*>(.*?)</h\1>', page.read_text(encoding="utf-8"), re.S
+        ):
             assert anchor and not re.fullmatch(r"_\d+", anchor), (page, anchor)
             if CJK.search(re.sub(r"<[^>]+>", "", title)) and anchor not in explicit:
                 assert CJK.search(unquote(anchor)), f"{page}: heading {title!r} got the anchor {anchor!r}"
@@ -368,15 +431,20 @@ def test_troubleshooting_index_links_every_runbook_in_both_languages(site):
 
 
 def test_troubleshooting_index_keeps_the_guides_symptom_lines():
-    guide_lines = ['ERROR: [ALEMBIC] Migration failed: relation "users" already exists',
-                   "ERROR: PostgreSQL is not ready", "ERROR: Multiple heads detected",
-                   "ERROR: permission denied for table users"]
+    guide_lines = [
+        'ERROR: [ALEMBIC] Migration failed: relation "users" already exists',
+        "ERROR: PostgreSQL is not ready",
+        "ERROR: Multiple heads detected",
+        "ERROR: permission denied for table users",
+    ]
     for lang in LANGUAGES:
         quoted = [line for lines in error_texts(lang).values() for line in lines]
-        for line in guide_lines + ['sqlalchemy.exc.ProgrammingError: (psycopg.errors.DuplicateTable) '
-                                   'relation "users" already exists',
-                                   'FATAL:  password authentication failed for user "scryer"',
-                                   "FAILED: Target database is not up to date."]:
+        for line in guide_lines + [
+            "sqlalchemy.exc.ProgrammingError: (psycopg.errors.DuplicateTable) "
+            'relation "users" already exists',
+            'FATAL:  password authentication failed for user "scryer"',
+            "FAILED: Target database is not up to date.",
+        ]:
             assert line in quoted, (lang, line)
 
 
@@ -386,8 +454,12 @@ SNIPPET = re.compile(r'^--8<-- "([^"]+)"$', re.M)
 
 
 def all_code_blocks() -> list[tuple[str, str, str]]:
-    return [(name, info, body) for lang in LANGUAGES for name, path in page_sources(lang).items()
-            for info, body in code_blocks(path.read_text(encoding="utf-8"))]
+    return [
+        (name, info, body)
+        for lang in LANGUAGES
+        for name, path in page_sources(lang).items()
+        for info, body in code_blocks(path.read_text(encoding="utf-8"))
+    ]
 
 
 def test_included_code_comes_from_whole_repository_files(site):
@@ -399,21 +471,31 @@ def test_included_code_comes_from_whole_repository_files(site):
             included.add(path)
             if not path.startswith("docs/snippets/"):  # sample output, not code
                 assert f'title="{path}"' in info, f"{name}: the block including {path} does not show its path"
-    for path in ["alembic/env.py", "alembic.ini", "src/backend/app/models/user.py", "docker-compose.yml",
-                 "docker/entrypoint.sh", "alembic/versions/002_add_users_table.py"]:
+    for path in [
+        "alembic/env.py",
+        "alembic.ini",
+        "src/backend/app/models/user.py",
+        "docker-compose.yml",
+        "docker/entrypoint.sh",
+        "alembic/versions/002_add_users_table.py",
+    ]:
         assert path in included, f"{path} is not shown on any page"
     # and the rendered page really holds the file's text
     env_py = (REPO_ROOT / "alembic" / "env.py").read_text(encoding="utf-8")
     page = (site / "setup" / "index.html").read_text(encoding="utf-8")
     import html as htmllib
+
     rendered = htmllib.unescape(re.sub(r"<[^>]+>", "", page))
     assert "def run_locked_migrations(connection: Connection) -> None:" in rendered
     assert env_py.splitlines()[0] in rendered
 
 
 def test_project_tree_matches_the_repository():
-    tree = next(body for info, body in code_blocks((DOCS / "index.zh.md").read_text(encoding="utf-8"))
-                if body.startswith("scryer/"))
+    tree = next(
+        body
+        for info, body in code_blocks((DOCS / "index.zh.md").read_text(encoding="utf-8"))
+        if body.startswith("scryer/")
+    )
     stack: list[str] = []
     checked = 0
     for line in tree.splitlines()[1:]:
@@ -432,8 +514,11 @@ def test_history_block_is_what_alembic_history_prints():
     assert result.returncode == 0, result.output
     printed = [line for line in result.output.splitlines() if " -> " in line]
     for lang in LANGUAGES:
-        blocks = [body for info, body in code_blocks((DOCS / f"run-migrations.{lang}.md").read_text(encoding="utf-8"))
-                  if info == "text" and " -> " in body]
+        blocks = [
+            body
+            for info, body in code_blocks((DOCS / f"run-migrations.{lang}.md").read_text(encoding="utf-8"))
+            if info == "text" and " -> " in body
+        ]
         assert blocks == ["\n".join(printed) + "\n"], lang
 
 
@@ -464,20 +549,35 @@ def client_bin() -> str:
 def shell(line: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
     """One line of a page's bash block, run by bash as a reader would: `alembic` and psql on PATH, the project's
     alembic.ini found through ALEMBIC_CONFIG (the reader is in the project folder; the files go to ``cwd``)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{client_bin()}:{os.environ['PATH']}",
-           "ALEMBIC_CONFIG": str(REPO_ROOT / "alembic.ini")}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{client_bin()}:{os.environ['PATH']}",
+        "ALEMBIC_CONFIG": str(REPO_ROOT / "alembic.ini"),
+    }
     env.pop("DATABASE_URL", None)
     if url:
         env["DATABASE_URL"] = url
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", line], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", line],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def bash_lines(page: str, containing: str) -> list[str]:
     """The lines (annotation markers removed) of the bash block on ``page`` that contains ``containing``; the same
     in both languages."""
-    blocks = {lang: next(body for info, body in code_blocks((DOCS / f"{page}.{lang}.md").read_text(encoding="utf-8"))
-                         if info.split()[:1] == ["bash"] and containing in body) for lang in LANGUAGES}
+    blocks = {
+        lang: next(
+            body
+            for info, body in code_blocks((DOCS / f"{page}.{lang}.md").read_text(encoding="utf-8"))
+            if info.split()[:1] == ["bash"] and containing in body
+        )
+        for lang in LANGUAGES
+    }
     assert blocks["zh"] == blocks["en"]
     return [re.sub(r"\s+#\s*\(\d+\)!?\s*$", "", line) for line in blocks["zh"].splitlines()]
 
@@ -510,7 +610,9 @@ def test_offline_sql_from_the_page_applies_to_a_database_at_that_revision(scratc
     project.alembic("upgrade", "002_add_users_table", url=from_base, check=True)
     assert shell("alembic upgrade head --sql > upgrade.sql", tmp_path).returncode == 0
     failed = shell(apply, tmp_path, asyncpg_form(from_base))
-    assert failed.returncode != 0 and 'relation "alembic_version" already exists' in failed.stderr, failed.stderr
+    assert failed.returncode != 0 and 'relation "alembic_version" already exists' in failed.stderr, (
+        failed.stderr
+    )
     assert query(from_base, "SELECT version_num FROM alembic_version") == [("002_add_users_table",)]
 
 
@@ -537,23 +639,34 @@ def test_the_app_down_page_is_in_the_nav_and_leads_to_every_runbook(site, lang):
     bleeding steps (SKIP_MIGRATION, which docker/entrypoint.sh honours) and the database-ahead section."""
     page = site / url_prefix(lang) / "troubleshooting" / "app-down" / "index.html"
     html = page.read_text(encoding="utf-8")
-    nav = [a.get("href") for tag, a in parse(site / url_prefix(lang) / "troubleshooting" / "index.html").tags
-           if tag == "a" and "md-nav__link" in a.get("class", "")]
+    nav = [
+        a.get("href")
+        for tag, a in parse(site / url_prefix(lang) / "troubleshooting" / "index.html").tags
+        if tag == "a" and "md-nav__link" in a.get("class", "")
+    ]
     assert "app-down/" in nav, nav
     assert APP_DOWN[lang] in html
     hrefs = {a["href"] for tag, a in parse(page).tags if tag == "a" and "href" in a}
     assert {f"../../runbooks/{slug}/" for slug in RUNBOOKS} <= hrefs, hrefs
     assert "../#database-ahead" in hrefs and "../../run-migrations/#limits" in hrefs
     import html as htmllib
-    assert "SKIP_MIGRATION=true docker compose up -d scryer-dev" in htmllib.unescape(re.sub(r"<[^>]+>", "", html))
+
+    assert "SKIP_MIGRATION=true docker compose up -d scryer-dev" in htmllib.unescape(
+        re.sub(r"<[^>]+>", "", html)
+    )
     assert '"${SKIP_MIGRATION,,}" = true' in (REPO_ROOT / "docker" / "entrypoint.sh").read_text()
 
 
 def test_the_app_down_page_s_lock_query_shows_who_holds_the_migration_lock(head_db):
     """The page's psql query, as written, on a real database: the session holding the migration lock is listed."""
     for lang in LANGUAGES:
-        [statement] = [body for info, body in code_blocks((DOCS / "troubleshooting" / f"app-down.{lang}.md")
-                                                          .read_text(encoding="utf-8")) if info == "sql"]
+        [statement] = [
+            body
+            for info, body in code_blocks(
+                (DOCS / "troubleshooting" / f"app-down.{lang}.md").read_text(encoding="utf-8")
+            )
+            if info == "sql"
+        ]
         with psycopg.connect(head_db, autocommit=True) as holder:
             holder.execute("SELECT pg_advisory_lock(hashtext('scryer:alembic'))")
             listed = [row[0] for row in query(head_db, statement)]
@@ -588,7 +701,9 @@ def query(url, sql):
 
 
 @pytest.mark.parametrize("example", ["idempotent_users_table.py", "idempotent_users_table_sql.py"])
-def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_has_one(example, scratch, tmp_path):
+def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_has_one(
+    example, scratch, tmp_path
+):
     copy = project_with(tmp_path, example, replaces="002_add_users_table")
     from sqlalchemy import create_engine
 
@@ -611,36 +726,49 @@ def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_h
     alembic_ok("downgrade", "base", url=empty, project_dir=copy)
     assert query(empty, "SELECT to_regclass('public.users')") == [(None,)]
 
-    other_schema = scratch.database("idem_legacy")  # only legacy.users: the guide's pg_tables test says "exists"
+    other_schema = scratch.database(
+        "idem_legacy"
+    )  # only legacy.users: the guide's pg_tables test says "exists"
     query(other_schema, "CREATE SCHEMA legacy; CREATE TABLE legacy.users (id int)")
     assert query(other_schema, "SELECT 1 FROM pg_tables WHERE tablename = 'users'") == [(1,)]
     alembic_ok("upgrade", "head", url=other_schema, project_dir=copy)
     assert query(other_schema, "SELECT to_regclass('public.users')::text") == [("users",)]
     alembic_ok("downgrade", "base", url=other_schema, project_dir=copy)
-    assert query(other_schema, "SELECT to_regclass('public.users'), to_regclass('legacy.users')::text") == \
-        [(None, "legacy.users")]
+    assert query(other_schema, "SELECT to_regclass('public.users'), to_regclass('legacy.users')::text") == [
+        (None, "legacy.users")
+    ]
 
 
 def test_backup_example_restores_every_row_and_keeps_constraints(scratch, tmp_path):
     copy = project_with(tmp_path, "backup_before_drop.py")
     url = scratch.database("backup")
     alembic_ok("upgrade", "004_index_tasks_created_at", url=url, project_dir=copy)
-    rows = [("00000000-0000-0000-0000-00000000000%d" % i, f"user{i}", f"user{i}@example.org", value)
-            for i, value in enumerate([True, False, None])]
+    rows = [
+        (f"00000000-0000-0000-0000-00000000000{i}", f"user{i}", f"user{i}@example.org", value)
+        for i, value in enumerate([True, False, None])
+    ]
     with psycopg.connect(urls.libpq(url), autocommit=True) as conn:
         for row in rows:
             conn.execute("INSERT INTO users (id, username, email, is_active) VALUES (%s, %s, %s, %s)", row)
         # The guide's backup, for comparison: CREATE TABLE ... AS keeps no constraint at all.
         conn.execute("CREATE TABLE guide_backup AS SELECT * FROM users")
-        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = 'guide_backup'::regclass"
-                            ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'guide_backup'::regclass"
+        ).fetchone() == (0,)
         conn.execute("DROP TABLE guide_backup")
 
     alembic_ok("upgrade", "head", url=url, project_dir=copy)
-    assert query(url, "SELECT count(*) FROM information_schema.columns "
-                      "WHERE table_name = 'users' AND column_name = 'is_active'") == [(0,)]
-    kinds = {kind for (kind,) in query(url, "SELECT contype::text FROM pg_constraint "
-                                            "WHERE conrelid = 'users_backup'::regclass")}
+    assert query(
+        url,
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'users' AND column_name = 'is_active'",
+    ) == [(0,)]
+    kinds = {
+        kind
+        for (kind,) in query(
+            url, "SELECT contype::text FROM pg_constraint WHERE conrelid = 'users_backup'::regclass"
+        )
+    }
     assert kinds == {"p", "u"}, "the backup lost its primary key or unique constraints"
 
     alembic_ok("downgrade", "004_index_tasks_created_at", url=url, project_dir=copy)
@@ -672,9 +800,13 @@ def test_mkdocs_jupyter_renders_only_notebooks(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "script.py").write_text("# %%\nprint('a script, not a page')\n")
-    (docs / "page.md").write_text("---\njupyter:\n  kernelspec:\n    display_name: Python 3\n    language: python\n"
-                                  "    name: python3\n---\n\n# A page\n")
-    (docs / "book.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (docs / "page.md").write_text(
+        "---\njupyter:\n  kernelspec:\n    display_name: Python 3\n    language: python\n"
+        "    name: python3\n---\n\n# A page\n"
+    )
+    (docs / "book.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
 
     def included(name):
         return plugin.should_include(File(name, str(docs), str(tmp_path / "site"), True))
@@ -692,7 +824,9 @@ def test_site_is_built_outside_the_repository(build):
 
 def test_grants_on_the_troubleshooting_page_are_the_compose_init_script_s():
     """The least-privilege grants shown for 'permission denied' are the ones docker/initdb/ really runs."""
-    script = " ".join((REPO_ROOT / "docker" / "initdb" / "10-scryer-roles.sh").read_text(encoding="utf-8").split())
+    script = " ".join(
+        (REPO_ROOT / "docker" / "initdb" / "10-scryer-roles.sh").read_text(encoding="utf-8").split()
+    )
     for lang in LANGUAGES:
         page = (DOCS / "troubleshooting" / f"index.{lang}.md").read_text(encoding="utf-8")
         section = re.search(r"^## .*\{#permissions\}.*?(?=^## )", page, re.M | re.S)[0]
@@ -709,7 +843,7 @@ def test_grants_on_the_troubleshooting_page_are_the_compose_init_script_s():
 def documented_alembic_commands() -> set[str]:
     """`alembic ...` lines of the pages' bash blocks (also after `docker compose exec scryer-dev`)."""
     commands = set()
-    for name, info, body in all_code_blocks():
+    for _name, info, body in all_code_blocks():
         if info.split()[:1] != ["bash"]:
             continue
         for line in body.splitlines():
@@ -768,8 +902,10 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
         slow = alongside.submit(plain.alembic, line(plain), database)
         quick, reference = fast.alembic(line(fast), database), slow.result()
         assert (reference.returncode == 0) == expect_ok, f"{line(plain)}\n{reference.output}"
-        assert (quick.returncode, fast.same_for_both(quick.output)) == \
-            (reference.returncode, plain.same_for_both(reference.output)), f"fast path differs: {line(fast)}"
+        assert (quick.returncode, fast.same_for_both(quick.output)) == (
+            reference.returncode,
+            plain.same_for_both(reference.output),
+        ), f"fast path differs: {line(fast)}"
         ran.add(command)
         return reference.output
 
@@ -781,16 +917,18 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
 
     run("alembic upgrade head --sql", None)
     run("alembic upgrade <revision_id>", "commands", revision_id="003_add_tasks_table")
-    assert "CREATE TABLE" not in run("alembic upgrade <current>:head --sql > upgrade.sql", None,
-                                     current="003_add_tasks_table")
+    assert "CREATE TABLE" not in run(
+        "alembic upgrade <current>:head --sql > upgrade.sql", None, current="003_add_tasks_table"
+    )
     run("alembic upgrade head", "commands")
     assert "004_index_tasks_created_at (head)" in run("alembic current", "commands")
     run("alembic history", "commands")
     run("alembic heads", "commands")
     run("alembic check", "commands")
     run("alembic downgrade 003_add_tasks_table", "commands")
-    assert "Can't locate revision identified by '002_add_tasks_table'" in \
-        run("alembic downgrade 002_add_tasks_table", "commands", expect_ok=False)  # the original guide's id
+    assert "Can't locate revision identified by '002_add_tasks_table'" in run(
+        "alembic downgrade 002_add_tasks_table", "commands", expect_ok=False
+    )  # the original guide's id
     run("alembic upgrade head", "commands")
     run("alembic downgrade base", "commands")
     run("alembic upgrade head", "commands")
@@ -807,7 +945,10 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
     ahead, newer = scratch.database("ahead"), project.copy_project(tmp_path / "newer")
     shutil.copytree(scenarios.database_ahead.FIXTURES / "database-ahead", newer, dirs_exist_ok=True)
     project.alembic("upgrade", "head", url=ahead, project=newer, check=True)
-    assert "Can't locate revision identified by '005_add_tasks_done'" in project.alembic("upgrade", "head", url=ahead).output
+    assert (
+        "Can't locate revision identified by '005_add_tasks_done'"
+        in project.alembic("upgrade", "head", url=ahead).output
+    )
     project.alembic("downgrade", "004_index_tasks_created_at", url=ahead, project=newer, check=True)
     ran.add("alembic downgrade 004_index_tasks_created_at")
     project.alembic("upgrade", "head", url=ahead, check=True)  # the older code starts again
@@ -817,11 +958,25 @@ def test_every_alembic_command_shown_runs(scratch, tmp_path):
         run(command, "commands")
     for twin, [parent] in zip((plain, fast), both(heads), strict=True):
         for rev_id in ("005_branch_a", "005_branch_b"):
-            project.alembic("revision", "-m", rev_id, "--head", parent, "--splice", "--rev-id", rev_id,
-                            project=twin.copy, check=True)
+            project.alembic(
+                "revision",
+                "-m",
+                rev_id,
+                "--head",
+                parent,
+                "--splice",
+                "--rev-id",
+                rev_id,
+                project=twin.copy,
+                check=True,
+            )
     assert all(len(two) == 2 for two in both(heads))
-    run('alembic merge -m "merge branches" <revision1> <revision2>', "commands",
-        revision1=lambda twin: heads(twin)[0], revision2=lambda twin: heads(twin)[1])
+    run(
+        'alembic merge -m "merge branches" <revision1> <revision2>',
+        "commands",
+        revision1=lambda twin: heads(twin)[0],
+        revision2=lambda twin: heads(twin)[1],
+    )
     alongside.shutdown()
 
     documented = documented_alembic_commands()

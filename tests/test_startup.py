@@ -24,8 +24,15 @@ HEAD = "004_index_tasks_created_at"
 def run(args, env, timeout=60) -> tuple[int, str, float]:
     """(exit code, stdout and stderr interleaved, seconds taken) of a start-up script run in the project folder."""
     started = time.monotonic()
-    done = subprocess.run([str(arg) for arg in args], cwd=project.REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=project.REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
     return done.returncode, done.stdout, time.monotonic() - started
 
 
@@ -62,7 +69,9 @@ def test_wait_retries_while_the_server_is_starting_up():
 
 def test_wait_gives_up_on_a_server_that_never_comes_up(tmp_path):
     port = scenarios.unused_port()  # nothing listens there
-    env = container_env(f"postgresql://scryer_app:s3cr3t-pw@127.0.0.1:{port}/scryer", "unused", WAIT_TIMEOUT="3")
+    env = container_env(
+        f"postgresql://scryer_app:s3cr3t-pw@127.0.0.1:{port}/scryer", "unused", WAIT_TIMEOUT="3"
+    )
     code, output, seconds = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], env)
     assert code != 0
     assert f"ERROR: PostgreSQL is not ready\nconnection refused by 127.0.0.1:{port}" in output
@@ -72,10 +81,14 @@ def test_wait_gives_up_on_a_server_that_never_comes_up(tmp_path):
     assert not (tmp_path / "app-started").exists()
 
 
-@pytest.mark.parametrize("broken, line", [
-    ({"POSTGRES_PASSWORD": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
-    ({"POSTGRES_DB": "nosuchdb"}, "database 'nosuchdb' does not exist on {host}:{port}"),
-], ids=["wrong-password", "missing-database"])
+@pytest.mark.parametrize(
+    "broken, line",
+    [
+        ({"POSTGRES_PASSWORD": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
+        ({"POSTGRES_DB": "nosuchdb"}, "database 'nosuchdb' does not exist on {host}:{port}"),
+    ],
+    ids=["wrong-password", "missing-database"],
+)
 def test_wait_stops_at_once_on_what_waiting_cannot_fix(roles, tmp_path, broken, line):
     owner, app = roles
     env = container_env(app, owner, WAIT_TIMEOUT="60", **broken)
@@ -90,8 +103,10 @@ def test_wait_stops_at_once_on_what_waiting_cannot_fix(roles, tmp_path, broken, 
 
 def test_skip_migration_starts_the_app_without_migrating(roles, tmp_path):
     owner, app = roles
-    code, output, _ = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"],
-                          container_env(app, owner, SKIP_MIGRATION="true"))
+    code, output, _ = run(
+        [DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"],
+        container_env(app, owner, SKIP_MIGRATION="true"),
+    )
     assert code == 0, output
     assert "migration skipped (SKIP_MIGRATION=true)" in output
     assert (tmp_path / "app-started").exists()
@@ -102,9 +117,13 @@ def test_a_failed_migration_stops_the_container_before_the_app(roles, tmp_path):
     owner, app = roles
     with psycopg.connect(owner, autocommit=True) as conn:  # what an app's metadata.create_all() leaves behind
         conn.execute("CREATE TABLE users (id uuid PRIMARY KEY)")
-    code, output, _ = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], container_env(app, owner))
+    code, output, _ = run(
+        [DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], container_env(app, owner)
+    )
     assert code == 1
-    assert 'ERROR: [ALEMBIC] Migration failed: relation "users" already exists' in output  # the guide's symptom
+    assert (
+        'ERROR: [ALEMBIC] Migration failed: relation "users" already exists' in output
+    )  # the guide's symptom
     assert not (tmp_path / "app-started").exists()
 
 
@@ -113,8 +132,13 @@ def test_a_healthy_start_migrates_as_the_owner_and_serves_health_as_the_app():
         port = server.free_port()
         env = container_env(app, owner, APP_PORT=str(port))
         process = subprocess.Popen(  # the image's ENTRYPOINT and CMD
-            [DOCKER / "entrypoint.sh", sys.executable, "-m", "src.backend.app.main"], cwd=project.REPO_ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [DOCKER / "entrypoint.sh", sys.executable, "-m", "src.backend.app.main"],
+            cwd=project.REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             status, report = get_health(port, process)
         finally:

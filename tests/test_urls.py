@@ -5,11 +5,14 @@ import pytest
 from scryer_runbook import urls
 
 
-@pytest.mark.parametrize("given", [
-    "postgresql+asyncpg://scryer:p%40ss@localhost:5432/scryer",
-    "postgresql://scryer:p%40ss@localhost:5432/scryer",
-    "postgres://scryer:p%40ss@localhost:5432/scryer",
-])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "postgresql+asyncpg://scryer:p%40ss@localhost:5432/scryer",
+        "postgresql://scryer:p%40ss@localhost:5432/scryer",
+        "postgres://scryer:p%40ss@localhost:5432/scryer",
+    ],
+)
 def test_every_postgres_form_runs_on_psycopg_and_keeps_escaped_passwords(given):
     parsed = urls.parse(given)
     assert parsed.drivername == "postgresql+psycopg"
@@ -17,10 +20,13 @@ def test_every_postgres_form_runs_on_psycopg_and_keeps_escaped_passwords(given):
     assert urls.libpq(given) == "postgresql://scryer:p%40ss@localhost:5432/scryer"
 
 
-@pytest.mark.parametrize("given, message", [
-    ("not a url", "malformed DATABASE_URL"),
-    ("mysql://u:pw@h/db", "unsupported driver 'mysql'"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ("not a url", "malformed DATABASE_URL"),
+        ("mysql://u:pw@h/db", "unsupported driver 'mysql'"),
+    ],
+)
 def test_bad_urls_are_named(given, message):
     with pytest.raises(urls.BadURL, match=message):
         urls.parse(given)

@@ -19,10 +19,15 @@ COMMANDS = {
     "pg": ("scryer_runbook.pg_command", N_("start, stop or show the embedded PostgreSQL sandbox server")),
     "wait": ("scryer_runbook.wait", N_("wait until PostgreSQL really accepts the app's role and database")),
     "doctor": ("scryer_runbook.doctor", N_("read-only triage of a database and an Alembic project")),
-    "lint": ("scryer_runbook.lint", N_("check Alembic revisions before they merge (squawk, Alembic-aware rules)")),
+    "lint": (
+        "scryer_runbook.lint",
+        N_("check Alembic revisions before they merge (squawk, Alembic-aware rules)"),
+    ),
     "lab": ("scryer_runbook.notebooks", N_("open the runbooks in JupyterLab with a sandbox server ready")),
-    "regenerate-notebooks": ("scryer_runbook.notebooks",
-                             N_("re-run every runbook notebook and save its outputs")),
+    "regenerate-notebooks": (
+        "scryer_runbook.notebooks",
+        N_("re-run every runbook notebook and save its outputs"),
+    ),
 }
 
 
@@ -37,11 +42,15 @@ def chosen_language(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     i18n.set_language(chosen_language(argv))
-    parser = argparse.ArgumentParser(prog="scryer-runbook", description=_(
-        "the sandbox server, the start-up wait, the doctor, the linter and the notebook tools"))
+    parser = argparse.ArgumentParser(
+        prog="scryer-runbook",
+        description=_("the sandbox server, the start-up wait, the doctor, the linter and the notebook tools"),
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    subparsers = {name: commands.add_parser(name, help=_(help_text), description=_(help_text))
-                  for name, (_module, help_text) in COMMANDS.items()}
+    subparsers = {
+        name: commands.add_parser(name, help=_(help_text), description=_(help_text))
+        for name, (_module, help_text) in COMMANDS.items()
+    }
     # Import only the chosen command's module: start-up stays fast and one command's deps don't burden the rest.
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     module = None
@@ -52,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return module.run(args)
     except (urls.BadURL, problems.ProblemError) as error:
-        print(_("error: {message}").format(message=problems.explain(error).line(getattr(args, "lang", None))),
-              file=sys.stderr)
+        print(
+            _("error: {message}").format(message=problems.explain(error).line(getattr(args, "lang", None))),
+            file=sys.stderr,
+        )
         return 2
     except server.ServerError as error:
         print(_("error: {message}").format(message=urls.mask_text(str(error))), file=sys.stderr)

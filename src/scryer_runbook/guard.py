@@ -69,11 +69,15 @@ def check(params: dict) -> None:
     if target not in allowed:
         import psycopg  # noqa: PLC0415
 
-        where = "no database at all (offline rendering)" if not allowed else \
-            " or ".join(f"{host}:{port}/{database}" for host, port, database in allowed)
+        where = (
+            "no database at all (offline rendering)"
+            if not allowed
+            else " or ".join(f"{host}:{port}/{database}" for host, port, database in allowed)
+        )
         raise psycopg.OperationalError(
             f"{GUARD_REFUSED} to {target[0]}:{target[1]}/{target[2]}: this command may reach {where}. "
-            "The project's settings name another database than the runbook's target.")
+            "The project's settings name another database than the runbook's target."
+        )
 
 
 _installed = False
@@ -95,6 +99,7 @@ def install() -> None:
             params = {key: value for key, value in kwargs.items() if key not in options}
             check(conninfo_to_dict(make_conninfo(conninfo, **params)))
             return original(cls, conninfo, **kwargs)
+
         return classmethod(connect)
 
     psycopg.Connection.connect = guarded(psycopg.Connection.connect.__func__)
@@ -120,7 +125,9 @@ def install() -> None:
 
         async def connect3(dsn=None, *args, **kwargs):
             params = conninfo_to_dict(dsn.replace("postgresql+asyncpg", "postgresql")) if dsn else {}
-            params.update({k: v for k, v in kwargs.items() if k in ("host", "port", "user", "database") and v})
+            params.update(
+                {k: v for k, v in kwargs.items() if k in ("host", "port", "user", "database") and v}
+            )
             check(params)
             return await original_async(dsn, *args, **kwargs)
 

@@ -25,8 +25,13 @@ _chosen: str | None = None
 
 def default_lang() -> str:
     """``SCRYER_LANG``, else the locale's language; English when it is neither 中文 nor English."""
-    wanted = os.environ.get("SCRYER_LANG") or os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") \
-        or os.environ.get("LANG") or (locale.getlocale()[0] or "")
+    wanted = (
+        os.environ.get("SCRYER_LANG")
+        or os.environ.get("LC_ALL")
+        or os.environ.get("LC_MESSAGES")
+        or os.environ.get("LANG")
+        or (locale.getlocale()[0] or "")
+    )
     return "zh" if wanted.lower().startswith("zh") else "en"
 
 

@@ -25,40 +25,59 @@ def attempt_env(lock_timeout: str) -> dict[str, str]:
     """Scryer's env.py reads MIGRATION_LOCK_TIMEOUT (one wait per attempt here: this loop is the retry); any
     libpq-based project takes PGOPTIONS' lock_timeout. PGAPPNAME names the session in pg_stat_activity (unless
     the deploy names it already)."""
-    return {"MIGRATION_LOCK_TIMEOUT": lock_timeout, "MIGRATION_LOCK_TIMEOUT_MAX": lock_timeout,
-            "MIGRATION_LOCK_ATTEMPTS": "1", "PGOPTIONS": f"-c lock_timeout={lock_timeout}",
-            "PGAPPNAME": os.environ.get("PGAPPNAME", "alembic")}
+    return {
+        "MIGRATION_LOCK_TIMEOUT": lock_timeout,
+        "MIGRATION_LOCK_TIMEOUT_MAX": lock_timeout,
+        "MIGRATION_LOCK_ATTEMPTS": "1",
+        "PGOPTIONS": f"-c lock_timeout={lock_timeout}",
+        "PGAPPNAME": os.environ.get("PGAPPNAME", "alembic"),
+    }
 
 
-def shell_loop(project: AlembicProject, target: str = "head", lock_timeouts=LOCK_TIMEOUTS,
-               pause: float = PAUSE_SECONDS) -> list[str]:
+def shell_loop(
+    project: AlembicProject, target: str = "head", lock_timeouts=LOCK_TIMEOUTS, pause: float = PAUSE_SECONDS
+) -> list[str]:
     """The same loop for a deploy script (bash), with the project's own CLI."""
-    return [f"for timeout in {' '.join(lock_timeouts)}; do",
-            f"  MIGRATION_LOCK_TIMEOUT=$timeout PGOPTIONS=\"-c lock_timeout=$timeout\" "
-            f"{project.shown('upgrade', target)} && break",
-            f"  sleep {pause:g}",
-            "done"]
+    return [
+        f"for timeout in {' '.join(lock_timeouts)}; do",
+        f'  MIGRATION_LOCK_TIMEOUT=$timeout PGOPTIONS="-c lock_timeout=$timeout" '
+        f"{project.shown('upgrade', target)} && break",
+        f"  sleep {pause:g}",
+        "done",
+    ]
 
 
-def upgrade_with_lock_retries(url: str, project: AlembicProject, target: str = "head", lock_timeouts=LOCK_TIMEOUTS,
-                              pause: float = PAUSE_SECONDS,
-                              between_attempts: Callable[[], None] | None = None) -> Result:
+def upgrade_with_lock_retries(
+    url: str,
+    project: AlembicProject,
+    target: str = "head",
+    lock_timeouts=LOCK_TIMEOUTS,
+    pause: float = PAUSE_SECONDS,
+    between_attempts: Callable[[], None] | None = None,
+) -> Result:
     """Run `alembic upgrade` until it succeeds, fails for another reason, or the attempts run out.
 
     ``between_attempts`` runs after each lock timeout, before the pause (to log, page someone, end a
     blocker)."""
     result = None
     for number, lock_timeout in enumerate(lock_timeouts, 1):
-        print(_("attempt {n} of {total}, lock_timeout={timeout}").format(n=number, total=len(lock_timeouts),
-                                                                       timeout=lock_timeout))
+        print(
+            _("attempt {n} of {total}, lock_timeout={timeout}").format(
+                n=number, total=len(lock_timeouts), timeout=lock_timeout
+            )
+        )
         result = terse(project.run("upgrade", target, url=url, env=attempt_env(lock_timeout)))
         result.args = [f"MIGRATION_LOCK_TIMEOUT={lock_timeout}", *result.args]
         result.show()
         if result.returncode == 0 or LOCK_TIMED_OUT not in result.output:
             return result
         if number < len(lock_timeouts):
-            print(_("gave up waiting for a lock after {timeout}: the app waited no longer than that; "
-                    "retrying in {pause:g} s").format(timeout=lock_timeout, pause=pause))
+            print(
+                _(
+                    "gave up waiting for a lock after {timeout}: the app waited no longer than that; "
+                    "retrying in {pause:g} s"
+                ).format(timeout=lock_timeout, pause=pause)
+            )
             if between_attempts:
                 between_attempts()
             time.sleep(pause)

@@ -67,8 +67,10 @@ def offline_chain(project: AlembicProject, scratch_url: str) -> list[tuple[str, 
     guard refuses every connection: offline rendering must not need one."""
     result = project.run("upgrade", "head", "--sql", url=scratch_url, allow=[], stdout_only=True)
     if result.returncode != 0:
-        raise RuntimeError(f"`{project.shown('upgrade', 'head', '--sql')}` failed: "
-                           f"{diagnosis.terse(result).output.strip().splitlines()[-1]}")
+        raise RuntimeError(
+            f"`{project.shown('upgrade', 'head', '--sql')}` failed: "
+            f"{diagnosis.terse(result).output.strip().splitlines()[-1]}"
+        )
     sql = result.output
     starts = [(match.start(), match[2]) for match in RUNNING.finditer(sql)]
     if not starts:
@@ -76,7 +78,7 @@ def offline_chain(project: AlembicProject, scratch_url: str) -> list[tuple[str, 
     chain = []
     for index, (start, revision) in enumerate(starts):
         end = starts[index + 1][0] if index + 1 < len(starts) else len(sql)
-        chain.append((revision, sql[0 if index == 0 else start:end]))
+        chain.append((revision, sql[0 if index == 0 else start : end]))
     return chain
 
 
@@ -88,11 +90,18 @@ def offline_statements(sql: str) -> list[str]:
     return [piece for piece in pieces if re.sub(r"^--.*$", "", piece, flags=re.M).strip()]
 
 
-def matching_revision(url: str, sandbox, project: AlembicProject, version_table: str = "alembic_version",
-                      version_schema: str | None = None) -> Match:
+def matching_revision(
+    url: str,
+    sandbox,
+    project: AlembicProject,
+    version_table: str = "alembic_version",
+    version_schema: str | None = None,
+) -> Match:
     """Replay the chain in a scratch database of ``sandbox`` and compare with the live schema at ``url`` (read)."""
     if project.is_multidb:
-        return Match(None, [], "a multidb project: each database has its own chain; match them one by one by hand")
+        return Match(
+            None, [], "a multidb project: each database has its own chain; match them one by one by hand"
+        )
     with diagnosis.connect(url) as conn:
         live = snapshot(conn, version_table)
     scratch = sandbox.database("match")
@@ -103,14 +112,19 @@ def matching_revision(url: str, sandbox, project: AlembicProject, version_table:
     matches, checked = [], []
     with psycopg.connect(urls.libpq(scratch), autocommit=True) as conn:
         if version_schema:  # env.py usually creates it when connected; offline SQL does not
-            conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(
-                version_schema)))
+            conn.execute(
+                psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    psycopg.sql.Identifier(version_schema)
+                )
+            )
         for revision, sql in chain:
             try:
                 for statement in offline_statements(sql):
                     conn.execute(statement.encode())
             except psycopg.Error as error:
-                reason = f"revision {revision}'s offline SQL failed in the sandbox: {problems.first_line(error)}"
+                reason = (
+                    f"revision {revision}'s offline SQL failed in the sandbox: {problems.first_line(error)}"
+                )
                 return _answer(matches, checked, None if matches else reason)
             checked.append(revision)
             if snapshot(conn, version_table) == live:
@@ -123,7 +137,7 @@ def _answer(matches: list[str], checked: list[str], cannot_tell: str | None = No
     if not matches:
         return Match(None, checked, cannot_tell)
     run = [matches[-1]]
-    for revision in reversed(checked[:checked.index(matches[-1])]):
+    for revision in reversed(checked[: checked.index(matches[-1])]):
         if revision not in matches:
             break
         run.insert(0, revision)

@@ -84,8 +84,15 @@ def execute(path: Path, parameters: dict | None = None, timeout: int = 300):
     import nbformat  # noqa: PLC0415 - notebook tooling is an extra, not needed by the CLI's other commands
     import papermill  # noqa: PLC0415
 
-    output = papermill.execute_notebook(str(path), None, parameters=parameters or {}, cwd=str(path.parent),
-                                        kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+    output = papermill.execute_notebook(
+        str(path),
+        None,
+        parameters=parameters or {},
+        cwd=str(path.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=timeout,
+    )
     return nbformat.from_dict(output)
 
 
@@ -95,8 +102,12 @@ def merge_streams(nb) -> None:
         merged = []
         for output in cell.get("outputs", []):
             previous = merged[-1] if merged else None
-            if (output.get("output_type") == "stream" and previous is not None
-                    and previous.get("output_type") == "stream" and previous["name"] == output["name"]):
+            if (
+                output.get("output_type") == "stream"
+                and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous["name"] == output["name"]
+            ):
                 previous["text"] += output["text"]
             else:
                 merged.append(output)
@@ -145,5 +156,7 @@ def run(args) -> int:
         os.environ["DATABASE_URL"] = server.shared_server().url
         print("sandbox server running; stop it later with: scryer-runbook pg stop")
     root = ["--allow-root"] if os.geteuid() == 0 else []  # containers and CI machines often run as root
-    os.execv(sys.executable, [sys.executable, "-m", "jupyter", "lab", str(NOTEBOOKS), "--ip", "127.0.0.1",
-                              "--no-browser", *root])
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "jupyter", "lab", str(NOTEBOOKS), "--ip", "127.0.0.1", "--no-browser", *root],
+    )

@@ -7,8 +7,11 @@ from scryer_runbook.i18n import _
 
 
 def add_arguments(parser, command: str) -> None:
-    parser.add_argument("action", choices=["start", "stop", "url", "status"],
-                        help=_("start or stop the sandbox server, print its URL, or show whether it runs"))
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "url", "status"],
+        help=_("start or stop the sandbox server, print its URL, or show whether it runs"),
+    )
 
 
 def run(args) -> int:
@@ -22,7 +25,11 @@ def run(args) -> int:
     if args.action == "url":
         print(srv.url)  # the sandbox superuser has no password: loopback trust in a private data directory
     else:
-        print(_("PostgreSQL sandbox running at {url}\n"
+        print(
+            _(
+                "PostgreSQL sandbox running at {url}\n"
                 "  use it:  export DATABASE_URL=$(scryer-runbook pg url)\n"
-                "  stop it: scryer-runbook pg stop").format(url=srv.url))
+                "  stop it: scryer-runbook pg stop"
+            ).format(url=srv.url)
+        )
     return 0

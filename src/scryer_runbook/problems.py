@@ -50,7 +50,9 @@ class Problem:
     runbook: str
 
     def line(self, lang: str | None = None) -> str:
-        return _("{summary} (runbook: {url})").format(summary=self.summary, url=runbook_url(self.runbook, lang))
+        return _("{summary} (runbook: {url})").format(
+            summary=self.summary, url=runbook_url(self.runbook, lang)
+        )
 
 
 class ProblemError(Exception):
@@ -63,32 +65,86 @@ class ProblemError(Exception):
 
 # (kind, the messages that show it, as printed in English (printf msgids), summary, runbook); first match wins.
 _CONNECT_KINDS = [
-    ("refused", ("Connection refused",),
-     N_("connection refused by {host}:{port}: no server is listening there"), "not-ready"),
-    ("unresolved", ("failed to resolve host", 'could not translate host name "%s" to address: %s',
-                    "Name or service not known", "Temporary failure in name resolution"),
-     N_("host name {host!r} could not be resolved"), "not-ready"),
-    ("timeout", ("timeout expired", "Connection timed out"),
-     N_("no answer from {host}:{port} before the connect timeout"), "not-ready"),
-    ("starting", ("the database system is starting up", "the database system is not yet accepting connections"),
-     N_("the server at {host}:{port} is still starting up"), "not-ready"),
-    ("not-accepting", ("the database system is not accepting connections",),
-     N_("the server at {host}:{port} is up but not accepting connections (in recovery, or a standby without "
-        "hot_standby)"), "not-ready"),
-    ("shutting-down", ("the database system is shutting down",),
-     N_("the server at {host}:{port} is shutting down"), "not-ready"),
-    ("password", ('password authentication failed for user "%s"',),
-     N_("password authentication failed for user {user!r}"), "not-ready"),
-    ("no-password", ("no password supplied",),
-     N_("the server wants a password for user {user!r} and none was given"), "not-ready"),
-    ("role-missing", ('role "%s" does not exist',),
-     N_("role {user!r} does not exist on {host}:{port}"), "not-ready"),
-    ("database-missing", ('database "%s" does not exist',),
-     N_("database {database!r} does not exist on {host}:{port}"), "not-ready"),
-    ("no-connect", ('permission denied for database "%s"',),
-     N_("user {user!r} has no CONNECT privilege on database {database!r}"), "permissions"),
-    ("unreachable", ("No route to host", "Network is unreachable"),
-     N_("{host}:{port} is unreachable from here"), "not-ready"),
+    (
+        "refused",
+        ("Connection refused",),
+        N_("connection refused by {host}:{port}: no server is listening there"),
+        "not-ready",
+    ),
+    (
+        "unresolved",
+        (
+            "failed to resolve host",
+            'could not translate host name "%s" to address: %s',
+            "Name or service not known",
+            "Temporary failure in name resolution",
+        ),
+        N_("host name {host!r} could not be resolved"),
+        "not-ready",
+    ),
+    (
+        "timeout",
+        ("timeout expired", "Connection timed out"),
+        N_("no answer from {host}:{port} before the connect timeout"),
+        "not-ready",
+    ),
+    (
+        "starting",
+        ("the database system is starting up", "the database system is not yet accepting connections"),
+        N_("the server at {host}:{port} is still starting up"),
+        "not-ready",
+    ),
+    (
+        "not-accepting",
+        ("the database system is not accepting connections",),
+        N_(
+            "the server at {host}:{port} is up but not accepting connections (in recovery, or a standby without "
+            "hot_standby)"
+        ),
+        "not-ready",
+    ),
+    (
+        "shutting-down",
+        ("the database system is shutting down",),
+        N_("the server at {host}:{port} is shutting down"),
+        "not-ready",
+    ),
+    (
+        "password",
+        ('password authentication failed for user "%s"',),
+        N_("password authentication failed for user {user!r}"),
+        "not-ready",
+    ),
+    (
+        "no-password",
+        ("no password supplied",),
+        N_("the server wants a password for user {user!r} and none was given"),
+        "not-ready",
+    ),
+    (
+        "role-missing",
+        ('role "%s" does not exist',),
+        N_("role {user!r} does not exist on {host}:{port}"),
+        "not-ready",
+    ),
+    (
+        "database-missing",
+        ('database "%s" does not exist',),
+        N_("database {database!r} does not exist on {host}:{port}"),
+        "not-ready",
+    ),
+    (
+        "no-connect",
+        ('permission denied for database "%s"',),
+        N_("user {user!r} has no CONNECT privilege on database {database!r}"),
+        "permissions",
+    ),
+    (
+        "unreachable",
+        ("No route to host", "Network is unreachable"),
+        N_("{host}:{port} is unreachable from here"),
+        "not-ready",
+    ),
 ]
 # SQLSTATEs that name a connection problem on their own; 57P03 (cannot_connect_now) and 28000 cover several kinds,
 # so the text still decides between those.
@@ -100,14 +156,22 @@ _STATEMENT_SQLSTATES = {
 }
 
 # Where message catalogues live: the system's locale folder (Debian's PostgreSQL packages), a source build's.
-LOCALE_DIRS = (Path("/usr/share/locale"), Path("/usr/local/share/locale"), Path("/usr/local/pgsql/share/locale"))
+LOCALE_DIRS = (
+    Path("/usr/share/locale"),
+    Path("/usr/local/share/locale"),
+    Path("/usr/local/pgsql/share/locale"),
+)
 _POSTGRES_DOMAINS = ("postgres.mo", "postgres-[0-9]*.mo", "libpq.mo", "libpq5-[0-9]*.mo")
-_PRINTF = re.compile(r"(%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.\d+)?(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGaAcspm])")
+_PRINTF = re.compile(
+    r"(%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.\d+)?(?:hh|h|ll|l|L|q|j|z|t)?[diouxXeEfFgGaAcspm])"
+)
 
 
 def message_pattern(message: str) -> str:
     """A printf-style message as a regex: its text literal, each placeholder any text (``%%`` a percent sign)."""
-    parts = [None if index % 2 else part for index, part in enumerate(_PRINTF.split(message.replace("%%", "\0")))]
+    parts = [
+        None if index % 2 else part for index, part in enumerate(_PRINTF.split(message.replace("%%", "\0")))
+    ]
     while parts and not (parts[0] or "").strip():  # a search needs no leading or trailing wildcard
         parts.pop(0)
     while parts and not (parts[-1] or "").strip():
@@ -126,7 +190,9 @@ def catalogue_files() -> dict[str, list[Path]]:
             for path in sorted(folder.glob(f"*/LC_MESSAGES/{domain}")):
                 found.setdefault(path.parent.parent.name, []).append(path)
     for lang, paths in found.items():
-        paths += [libc for folder in LOCALE_DIRS if (libc := folder / lang / "LC_MESSAGES" / "libc.mo").exists()]
+        paths += [
+            libc for folder in LOCALE_DIRS if (libc := folder / lang / "LC_MESSAGES" / "libc.mo").exists()
+        ]
     return found
 
 
@@ -142,7 +208,7 @@ def lookup(path: Path, msgid: str) -> str | None:
 
     def entry(table: int, index: int) -> bytes:
         length, offset = struct.unpack_from(f"{order}2I", data, table + 8 * index)
-        return data[offset:offset + length]
+        return data[offset : offset + length]
 
     index = bisect.bisect_left(range(count), wanted, key=lambda i: entry(originals, i))
     if index < count and entry(originals, index) == wanted:
@@ -161,7 +227,9 @@ def translations(message: str) -> dict[str, str]:
     """language -> ``message`` as that language's installed catalogues print it (languages without it left out)."""
     found = {}
     for lang, paths in catalogue_files().items():
-        for path, msgid in itertools.product(paths, (message, message + "\n")):  # libpq's msgids end in a newline
+        for path, msgid in itertools.product(
+            paths, (message, message + "\n")
+        ):  # libpq's msgids end in a newline
             text = lookup(path, msgid)
             if text:
                 found[lang] = text.rstrip("\n")
@@ -174,8 +242,11 @@ def _connect_patterns(translated: bool) -> list[tuple[str, re.Pattern]]:
     """(kind, one regex for all its messages): in English, or (``translated``) in every installed language."""
     table = []
     for kind, messages, _summary, _runbook in _CONNECT_KINDS:
-        texts = [text for message in messages
-                 for text in (translations(message).values() if translated else [message])]
+        texts = [
+            text
+            for message in messages
+            for text in (translations(message).values() if translated else [message])
+        ]
         if texts:
             table.append((kind, re.compile("|".join(message_pattern(text) for text in texts))))
     return table
@@ -200,14 +271,21 @@ def first_line(error: BaseException) -> str:
 
 def explain_connect_error(error: Exception, url) -> Problem:
     """Name a failed connection. ``url`` is a parsed SQLAlchemy URL; its password is never used here."""
-    where = {"host": url.host or "localhost", "port": url.port or 5432, "user": url.username or "",
-             "database": url.database or ""}
+    where = {
+        "host": url.host or "localhost",
+        "port": url.port or 5432,
+        "user": url.username or "",
+        "database": url.database or "",
+    }
     kind = _CONNECT_SQLSTATES.get(getattr(error, "sqlstate", None) or "") or connect_kind(str(error))
     for known, _messages, summary, runbook in _CONNECT_KINDS:
         if known == kind:
             return Problem(kind, _(summary).format(**where), runbook)
-    return Problem("connect-failed", _("could not connect to {host}:{port}: {reason}").format(
-        reason=first_line(error), **where), "not-ready")
+    return Problem(
+        "connect-failed",
+        _("could not connect to {host}:{port}: {reason}").format(reason=first_line(error), **where),
+        "not-ready",
+    )
 
 
 def explain_statement_error(error: BaseException) -> Problem | None:
@@ -221,7 +299,9 @@ def explain_statement_error(error: BaseException) -> Problem | None:
     kind, summary = known
     runbook = next(entry.slug for entry in CATALOGUE if original.sqlstate in entry.sqlstates)
     diag = getattr(original, "diag", None)
-    detail = mask_text(diag.message_primary) if diag is not None and diag.message_primary else first_line(original)
+    detail = (
+        mask_text(diag.message_primary) if diag is not None and diag.message_primary else first_line(original)
+    )
     return Problem(kind, _(summary).format(detail=detail), runbook)
 
 

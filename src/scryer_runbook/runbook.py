@@ -30,35 +30,59 @@ from scryer_runbook.project import AlembicProject, Result, copy_project
 
 # Commands run on a real target without apply_fix, on a server-enforced read-only session (`check` would create an
 # empty version table where there is none: the server refuses it, nothing is written).
-GUARD_HINT = ("(the project's settings name another database than the target: point them at it, or list their "
-              "variable in alembic.ini under [scryer_runbook] url_env)")
+GUARD_HINT = (
+    "(the project's settings name another database than the target: point them at it, or list their "
+    "variable in alembic.ini under [scryer_runbook] url_env)"
+)
 READ_ONLY_COMMANDS = {"current", "heads", "history", "show", "branches", "check"}
 
 
 def target_from(slug: str, target_url: str | None, target_url_env: str | None) -> str | None:
     """The incident target's URL, from an environment variable or a password-less ``target_url``; None: sandbox."""
     if target_url and target_url_env:
-        raise problems.ProblemError(problems.Problem(
-            "bad-parameters", _("pass target_url or target_url_env, not both"), slug))
+        raise problems.ProblemError(
+            problems.Problem("bad-parameters", _("pass target_url or target_url_env, not both"), slug)
+        )
     if target_url_env:
         url = os.environ.get(target_url_env)
         if not url:
-            raise problems.ProblemError(problems.Problem("bad-parameters", _(
-                "target_url_env={name!r}: that environment variable is not set in the kernel's environment"
-            ).format(name=target_url_env), slug))
+            raise problems.ProblemError(
+                problems.Problem(
+                    "bad-parameters",
+                    _(
+                        "target_url_env={name!r}: that environment variable is not set in the kernel's environment"
+                    ).format(name=target_url_env),
+                    slug,
+                )
+            )
         urls.parse(url, target_url_env)
         return url
     if target_url and urls.parse(target_url, "target_url").password is not None:
-        raise problems.ProblemError(problems.Problem("password-in-parameter", _(
-            "target_url carries a password, and papermill would store it in the output notebook: export the URL "
-            "and pass target_url_env=\"DATABASE_URL\" instead (or leave the password out and use PGPASSWORD or "
-            "~/.pgpass)"), slug))
+        raise problems.ProblemError(
+            problems.Problem(
+                "password-in-parameter",
+                _(
+                    "target_url carries a password, and papermill would store it in the output notebook: export "
+                    'the URL and pass target_url_env="DATABASE_URL" instead (or leave the password out and use '
+                    "PGPASSWORD or ~/.pgpass)"
+                ),
+                slug,
+            )
+        )
     return target_url
 
 
 class Runbook:
-    def __init__(self, slug: str, target_url: str | None = None, alembic_ini: str | None = None,
-                 apply_fix: bool = False, *, target_url_env: str | None = None, lang: str | None = None):
+    def __init__(
+        self,
+        slug: str,
+        target_url: str | None = None,
+        alembic_ini: str | None = None,
+        apply_fix: bool = False,
+        *,
+        target_url_env: str | None = None,
+        lang: str | None = None,
+    ):
         self.slug = slug
         self.lang = i18n.set_language(lang)
         target = target_from(slug, target_url, target_url_env)
@@ -110,8 +134,11 @@ class Runbook:
             mode = _("incident: read-only diagnosis; fixes WILL be applied (apply_fix=True)")
         else:
             mode = _("incident: read-only diagnosis; fixes are only printed (apply_fix=False)")
-        print(_("target:  {target}\nproject: {project} (commands: {cli})\nmode:    {mode}").format(
-            target=urls.masked(self.url), project=self.project.ini, cli=self.project.shown(), mode=mode))
+        print(
+            _("target:  {target}\nproject: {project} (commands: {cli})\nmode:    {mode}").format(
+                target=urls.masked(self.url), project=self.project.ini, cli=self.project.shown(), mode=mode
+            )
+        )
 
     def say(self, message: str, **values) -> None:
         """Print one line in the reader's language (``message`` is the English msgid in the catalogue)."""
@@ -126,8 +153,9 @@ class Runbook:
         offline = "--sql" in args  # renders SQL: no connection is allowed at all
         if on_target and not offline and args[0] not in READ_ONLY_COMMANDS:
             raise PermissionError(f"`{self.project.shown(*args)}` writes: on a real target use fix_alembic()")
-        result = diagnosis.terse(self.project.run(*args, url=url or self.url, read_only=on_target,
-                                                  allow=[] if offline else None))
+        result = diagnosis.terse(
+            self.project.run(*args, url=url or self.url, read_only=on_target, allow=[] if offline else None)
+        )
         if guard.GUARD_REFUSED in result.output:
             result.output += "\n" + _(GUARD_HINT)
         return result.show()
@@ -142,8 +170,10 @@ class Runbook:
     def fix_alembic(self, *commands: list[str]) -> None:
         """Apply the project's CLI commands when allowed; otherwise print them for a human to run."""
         if not self.may_write:
-            print_instead([self.project.shown(*command) for command in commands],
-                          _("in {folder}").format(folder=self.project.workdir))
+            print_instead(
+                [self.project.shown(*command) for command in commands],
+                _("in {folder}").format(folder=self.project.workdir),
+            )
             return
         for command in commands:
             self._checked(command, diagnosis.terse(self.project.run(*command, url=self.url)).show())
@@ -152,8 +182,12 @@ class Runbook:
         """Stop at the first failed step, saying why when the guard refused a connection."""
         if result.returncode:
             why = _(GUARD_HINT) if guard.GUARD_REFUSED in result.output else ""
-            raise RuntimeError(_("{command} failed; stopped before the next step").format(
-                command=self.project.shown(*command)) + (f" {why}" if why else ""))
+            raise RuntimeError(
+                _("{command} failed; stopped before the next step").format(
+                    command=self.project.shown(*command)
+                )
+                + (f" {why}" if why else "")
+            )
 
     def fix_sql(self, statements: list, url: str | None = None, autocommit: bool = False) -> None:
         """Run SQL statements in one transaction when allowed; otherwise print them.
@@ -162,8 +196,10 @@ class Runbook:
         (``DROP INDEX CONCURRENTLY``, ``VACUUM``)."""
         url = url or self.url
         with psycopg.connect(url, autocommit=autocommit) as conn:
-            rendered = [statement if isinstance(statement, str) else statement.as_string(conn)
-                        for statement in statements]
+            rendered = [
+                statement if isinstance(statement, str) else statement.as_string(conn)
+                for statement in statements
+            ]
             if not self.may_write:
                 print_instead([f"{line};" for line in rendered], f"psql {urls.masked(url)!r}")
                 return
@@ -192,23 +228,36 @@ class Runbook:
         target would record a revision the deployed code lacks, and the next container start would fail with
         ``Can't locate revision``. The deploy applies it, with code that has the file."""
         if not self.may_write:
-            print_instead([self.project.shown(*command)], _("in {folder}").format(folder=self.project.workdir))
+            print_instead(
+                [self.project.shown(*command)], _("in {folder}").format(folder=self.project.workdir)
+            )
             return None
         before = {revision.path for revision in self.scripts().walk_revisions()}
-        self._checked(command, diagnosis.terse(self.project.run(*command, url=self.url,
-                                                                read_only=not self.is_sandbox)).show())
-        (written,) = [revision.path for revision in self.scripts().walk_revisions() if revision.path not in before]
+        self._checked(
+            command,
+            diagnosis.terse(self.project.run(*command, url=self.url, read_only=not self.is_sandbox)).show(),
+        )
+        (written,) = [
+            revision.path for revision in self.scripts().walk_revisions() if revision.path not in before
+        ]
         print(f"--- {Path(written).name}\n" + Path(written).read_text())
         if not self.is_sandbox:
-            self.say("written into the project, NOT applied to the target: commit it, review it and deploy it; the "
-                     "deploy's `upgrade head` applies it, with code that has the file")
+            self.say(
+                "written into the project, NOT applied to the target: commit it, review it and deploy it; the "
+                "deploy's `upgrade head` applies it, with code that has the file"
+            )
         return Path(written)
 
     def matching_revision(self, url: str | None = None) -> matching.Match:
         """The newest revision whose schema the database at ``url`` (default: the target) has, found by replaying
         the project's offline SQL in a sandbox database (``matching.py``); the target is only read."""
-        return matching.matching_revision(url or self.url, self.sandbox, self.project, self.version_table,
-                                          self.alembic_project.version_schema)
+        return matching.matching_revision(
+            url or self.url,
+            self.sandbox,
+            self.project,
+            self.version_table,
+            self.alembic_project.version_schema,
+        )
 
     def close(self) -> None:
         """Drop the scratch databases and roles (also at kernel exit if a cell failed before this); stop the
@@ -226,7 +275,9 @@ class Runbook:
 
 def print_instead(lines: list[str], where: str = "") -> None:
     """What a fix would have run, for a human to run: incident mode without apply_fix=True writes nothing."""
-    print(_("NOT applied: apply_fix=False and the target is not a sandbox. To apply, run")
-          + (f" ({where})" if where else "") + ":")
+    print(
+        _("NOT applied: apply_fix=False and the target is not a sandbox. To apply, run")
+        + (f" ({where})" if where else "")
+        + ":"
+    )
     print("\n".join(f"    {line}" for line in lines))
-

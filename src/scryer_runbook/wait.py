@@ -25,10 +25,18 @@ def add_arguments(parser, command: str) -> None:
     # The defaults come from the environment as text: argparse converts them with `type` and names a bad value.
     parser.add_argument("--host", help=_("connect to this host instead of the configured one"))
     parser.add_argument("--port", type=int, help=_("connect to this port instead of the configured one"))
-    parser.add_argument("--timeout", type=float, default=os.environ.get("WAIT_TIMEOUT", "60"),
-                        help=_("give up after this many seconds (env WAIT_TIMEOUT, default 60; 0 = one attempt)"))
-    parser.add_argument("--interval", type=float, default=os.environ.get("WAIT_INTERVAL", "2"),
-                        help=_("seconds between attempts (env WAIT_INTERVAL, default 2)"))
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=os.environ.get("WAIT_TIMEOUT", "60"),
+        help=_("give up after this many seconds (env WAIT_TIMEOUT, default 60; 0 = one attempt)"),
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=os.environ.get("WAIT_INTERVAL", "2"),
+        help=_("seconds between attempts (env WAIT_INTERVAL, default 2)"),
+    )
 
 
 def app_url() -> URL:
@@ -40,8 +48,16 @@ def app_url() -> URL:
     port = env.get("POSTGRES_PORT") or "5432"
     if not port.isdigit():
         raise urls.BadURL(_("POSTGRES_PORT must be a port number, not {port!r}").format(port=port))
-    return urls.parse(URL.create("postgresql", username=env.get("POSTGRES_USER"), password=env.get("POSTGRES_PASSWORD"),
-                                 host=env["POSTGRES_HOST"], port=int(port), database=env.get("POSTGRES_DB")))
+    return urls.parse(
+        URL.create(
+            "postgresql",
+            username=env.get("POSTGRES_USER"),
+            password=env.get("POSTGRES_PASSWORD"),
+            host=env["POSTGRES_HOST"],
+            port=int(port),
+            database=env.get("POSTGRES_DB"),
+        )
+    )
 
 
 def run(args) -> int:
@@ -57,8 +73,11 @@ def run(args) -> int:
         except psycopg.OperationalError as error:
             problem = problems.explain_connect_error(error, url)
         else:
-            print(_("PostgreSQL is ready: {url} accepts connections").format(
-                url=urls.masked(url.set(drivername="postgresql"))))
+            print(
+                _("PostgreSQL is ready: {url} accepts connections").format(
+                    url=urls.masked(url.set(drivername="postgresql"))
+                )
+            )
             return 0
         if problem.kind not in TRANSIENT or time.monotonic() + args.interval > deadline:
             print(_("ERROR: PostgreSQL is not ready"), problem.line(), sep="\n", file=sys.stderr)

@@ -14,11 +14,26 @@ import psycopg
 from scryer_runbook.diagnosis.core import connect
 from scryer_runbook.i18n import _
 
-__all__ = ["LOCK_WAITS_SQL", "MIGRATION_LOCK_SQL", "BlockedSession", "bounded_connect", "lock_waits",
-           "root_blockers", "show_lock_tree", "migration_lock", "show_migration_lock", "advisory_key_parts",
-           "age_text", "diagnose_blocking", "migration_pids", "end_blocker_sql", "session_states",
-           "show_states", "stop_migration_sql",
-           "wait_until_gone"]
+__all__ = [
+    "LOCK_WAITS_SQL",
+    "MIGRATION_LOCK_SQL",
+    "BlockedSession",
+    "bounded_connect",
+    "lock_waits",
+    "root_blockers",
+    "show_lock_tree",
+    "migration_lock",
+    "show_migration_lock",
+    "advisory_key_parts",
+    "age_text",
+    "diagnose_blocking",
+    "migration_pids",
+    "end_blocker_sql",
+    "session_states",
+    "show_states",
+    "stop_migration_sql",
+    "wait_until_gone",
+]
 
 # Every session of this database that waits for a lock or holds one somebody waits for (shown on the page).
 LOCK_WAITS_SQL = """
@@ -97,10 +112,13 @@ def age_text(seconds: int | None) -> str:
 
 
 def _line(session: BlockedSession) -> str:
-    what = (_("waits for {lock}").format(lock=session.waits_for) if session.waits_for
-            else _("{state} for {age}, in a transaction for {xact}").format(
-                state=session.state, age=age_text(session.state_seconds),
-                xact=age_text(session.xact_seconds)))
+    what = (
+        _("waits for {lock}").format(lock=session.waits_for)
+        if session.waits_for
+        else _("{state} for {age}, in a transaction for {xact}").format(
+            state=session.state, age=age_text(session.state_seconds), xact=age_text(session.xact_seconds)
+        )
+    )
     return f"pid {session.pid} [{session.application or '?'}] {what}: {session.query}"
 
 
@@ -142,11 +160,24 @@ def show_migration_lock(rows: list[tuple], key: int) -> None:
         print(_("the migration lock ({key}) is free").format(key=key))
         return
     for pid, granted, application, state, session_seconds, query_seconds, query in rows:
-        print((_("pid {pid} [{app}] HOLDS the migration lock ({key}); session started {session} ago; "
-                 "{state}, current statement running for {query_age}: {query}") if granted else
-               _("pid {pid} [{app}] waits for the migration lock ({key}) for {query_age}: {query}")).format(
-            pid=pid, app=application or "?", key=key, session=age_text(session_seconds), state=state,
-            query_age=age_text(query_seconds), query=query))
+        print(
+            (
+                _(
+                    "pid {pid} [{app}] HOLDS the migration lock ({key}); session started {session} ago; "
+                    "{state}, current statement running for {query_age}: {query}"
+                )
+                if granted
+                else _("pid {pid} [{app}] waits for the migration lock ({key}) for {query_age}: {query}")
+            ).format(
+                pid=pid,
+                app=application or "?",
+                key=key,
+                session=age_text(session_seconds),
+                state=state,
+                query_age=age_text(query_seconds),
+                query=query,
+            )
+        )
 
 
 def diagnose_blocking(url: str, key: int | None) -> tuple[list[BlockedSession], list[tuple]]:
@@ -170,8 +201,11 @@ def migration_pids(sessions: list[BlockedSession], lock_rows: list[tuple]) -> li
     lock first (else one of them takes over and queues again), then DDL waiting for a table lock, then the
     lock holder."""
     waiting = [row[0] for row in lock_rows if not row[1]]
-    ddl = [s.pid for s in sessions
-           if s.waits_for and s.query.lstrip().upper().startswith(DDL) and s.pid not in waiting]
+    ddl = [
+        s.pid
+        for s in sessions
+        if s.waits_for and s.query.lstrip().upper().startswith(DDL) and s.pid not in waiting
+    ]
     holders = [row[0] for row in lock_rows if row[1] and row[0] not in ddl]
     return waiting + ddl + holders
 
@@ -179,8 +213,12 @@ def migration_pids(sessions: list[BlockedSession], lock_rows: list[tuple]) -> li
 def stop_migration_sql(pids: list[int], states: dict[int, str | None]) -> list[str]:
     """Cancel a backend that runs a statement (its transaction rolls back, its client decides what next);
     terminate one that is idle between statements (a poller for the migration lock), which ignores a cancel."""
-    return [f"SELECT pg_cancel_backend({pid})" if states.get(pid) == "active" else
-            f"SELECT pg_terminate_backend({pid})" for pid in pids]
+    return [
+        f"SELECT pg_cancel_backend({pid})"
+        if states.get(pid) == "active"
+        else f"SELECT pg_terminate_backend({pid})"
+        for pid in pids
+    ]
 
 
 def end_blocker_sql(session: BlockedSession) -> str:
@@ -194,8 +232,9 @@ def end_blocker_sql(session: BlockedSession) -> str:
 def session_states(url: str, pids: list[int]) -> dict[int, str | None]:
     """The state of each backend now (None when it has ended)."""
     with bounded_connect(url) as conn:
-        found = dict(conn.execute("SELECT pid, state FROM pg_stat_activity WHERE pid = ANY(%s)",
-                                  [pids]).fetchall())
+        found = dict(
+            conn.execute("SELECT pid, state FROM pg_stat_activity WHERE pid = ANY(%s)", [pids]).fetchall()
+        )
     return {pid: found.get(pid) for pid in pids}
 
 

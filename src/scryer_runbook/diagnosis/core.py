@@ -32,16 +32,20 @@ SCHEMA_SNAPSHOT = """
 
 def connect(url: str, connect_timeout: int = 5) -> psycopg.Connection:
     """A connection the server will not let write, whose statements give up instead of waiting on a lock."""
-    conn = psycopg.connect(urls.libpq(url), options=f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}",
-                           connect_timeout=connect_timeout)
+    conn = psycopg.connect(
+        urls.libpq(url), options=f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}", connect_timeout=connect_timeout
+    )
     conn.read_only = True
     return conn
 
 
 def engine(url: str):
     """A SQLAlchemy engine whose sessions are read-only on the server side (for Alembic's comparisons)."""
-    return create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool,
-                         connect_args={"options": f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}", "connect_timeout": 5})
+    return create_engine(
+        urls.sqlalchemy(url),
+        poolclass=pool.NullPool,
+        connect_args={"options": f"{READ_ONLY_OPTIONS} {TIMEOUT_OPTIONS}", "connect_timeout": 5},
+    )
 
 
 def schema_snapshot(conn: psycopg.Connection) -> list[tuple[str, str]]:
@@ -69,8 +73,15 @@ def pending_revisions(script: ScriptDirectory, current: list[str]) -> list[str]:
 
 
 # env.py's configure() options that change what `alembic check` compares.
-DRIFT_OPTIONS = ("include_name", "include_object", "include_schemas", "compare_type",
-                 "compare_server_default", "version_table", "version_table_schema")
+DRIFT_OPTIONS = (
+    "include_name",
+    "include_object",
+    "include_schemas",
+    "compare_type",
+    "compare_server_default",
+    "version_table",
+    "version_table_schema",
+)
 
 
 def drift(url: str, metadata, options: dict | None = None) -> list:
@@ -94,4 +105,3 @@ def drift(url: str, metadata, options: dict | None = None) -> list:
             return compare_metadata(context, metadata)
     finally:
         eng.dispose()
-

@@ -13,8 +13,15 @@ from psycopg import sql
 
 from scryer_runbook.i18n import _
 
-__all__ = ["ENUMS_SQL", "EnumType", "database_enums", "model_enums", "enum_drift", "show_enums",
-           "add_label_statements"]
+__all__ = [
+    "ENUMS_SQL",
+    "EnumType",
+    "database_enums",
+    "model_enums",
+    "enum_drift",
+    "show_enums",
+    "add_label_statements",
+]
 
 # Every enum type of a schema, its labels in order, and the table columns that use it (shown on the page).
 ENUMS_SQL = """
@@ -80,18 +87,23 @@ def enum_drift(database: list[EnumType], models: dict[str, list[str]]) -> list[t
 DRIFT_TEXT = {
     "missing-type": "type {name}: declared by the models, missing in the database (labels {labels})",
     "missing-labels": "type {name}: labels {labels} are in the models but not in the database; "
-                      "the app fails with invalid input value for enum {name}",
+    "the app fails with invalid input value for enum {name}",
     "extra-labels": "type {name}: labels {labels} are in the database but not in the models "
-                    "(PostgreSQL cannot drop a label; harmless unless rows use them)",
+    "(PostgreSQL cannot drop a label; harmless unless rows use them)",
     "unused-type": "type {name} ({labels}) is used by no column: left behind by a downgrade or a failed "
-                   "revision; the next CREATE TYPE {name} fails with already exists",
+    "revision; the next CREATE TYPE {name} fails with already exists",
 }
 
 
 def show_enums(database: list[EnumType], drift: list[tuple[str, str, list[str]]]) -> None:
     for item in database:
-        print(_("type {name}: {labels}, used by {columns}").format(
-            name=item.name, labels=", ".join(item.labels), columns=", ".join(item.used_by) or _("no column")))
+        print(
+            _("type {name}: {labels}, used by {columns}").format(
+                name=item.name,
+                labels=", ".join(item.labels),
+                columns=", ".join(item.used_by) or _("no column"),
+            )
+        )
     if not database:
         print(_("no enum type in this schema"))
     for name, kind, labels in drift:
@@ -103,5 +115,9 @@ def show_enums(database: list[EnumType], drift: list[tuple[str, str, list[str]]]
 def add_label_statements(drift: list[tuple[str, str, list[str]]]) -> list[sql.Composed]:
     """``ALTER TYPE ... ADD VALUE IF NOT EXISTS`` for every label the models have and the database lacks."""
     statement = sql.SQL("ALTER TYPE {} ADD VALUE IF NOT EXISTS {}")
-    return [statement.format(sql.Identifier(name), sql.Literal(label))
-            for name, kind, labels in drift if kind == "missing-labels" for label in labels]
+    return [
+        statement.format(sql.Identifier(name), sql.Literal(label))
+        for name, kind, labels in drift
+        if kind == "missing-labels"
+        for label in labels
+    ]

@@ -17,10 +17,12 @@ from scryer_runbook import problems, server, urls
 from scryer_runbook.diagnosis.core import connect
 from scryer_runbook.project import Result
 
-
-
-PG_ISREADY_EXIT = {0: "accepting connections", 1: "rejecting connections (up, but refusing sessions)",
-                   2: "no response", 3: "no attempt (bad parameters)"}
+PG_ISREADY_EXIT = {
+    0: "accepting connections",
+    1: "rejecting connections (up, but refusing sessions)",
+    2: "no response",
+    3: "no attempt (bad parameters)",
+}
 
 # What to do about each kind of connection failure (problems.explain_connect_error's kinds).
 NOT_READY_ACTIONS = {
@@ -45,7 +47,9 @@ def pg_isready_path() -> str:
     if found:
         return found
     try:
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        bindir = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         if (Path(bindir) / "pg_isready").exists():
             return str(Path(bindir) / "pg_isready")
     except (OSError, subprocess.CalledProcessError):
@@ -60,12 +64,22 @@ def pg_isready(url: str, user: str | None = None, database: str | None = None, t
     """
     parsed = urls.parse(url)
     # URL.set(password=None) would keep the password: None means "unchanged" there
-    target = parsed._replace(drivername="postgresql", password=None, username=user or parsed.username,
-                             database=database or parsed.database).render_as_string(hide_password=False)
+    target = parsed._replace(
+        drivername="postgresql",
+        password=None,
+        username=user or parsed.username,
+        database=database or parsed.database,
+    ).render_as_string(hide_password=False)
     args = ["-d", target, "-t", str(timeout)]
     # LC_ALL: Debian's pg_isready is a perl wrapper that warns about every locale that is not generated.
-    done = subprocess.run([pg_isready_path(), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout + 10, env={**os.environ, "LC_ALL": "C.UTF-8"})
+    done = subprocess.run(
+        [pg_isready_path(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout + 10,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
     return Result(["pg_isready", *args], done.returncode, urls.mask_text(done.stdout))
 
 
@@ -84,10 +98,15 @@ class Attempt:
 
     def show(self) -> Attempt:
         if self.ok:
-            print(f"connect {self.where}\n  OK: logged in as {self.session[0]!r} to database {self.session[1]!r}")
+            print(
+                f"connect {self.where}\n  OK: logged in as {self.session[0]!r} to database {self.session[1]!r}"
+            )
         else:
-            print(f"connect {self.where}\n  " + self.error.replace("\n", "\n  ")
-                  + f"\n  => [{self.problem.kind}] {self.problem.summary}")
+            print(
+                f"connect {self.where}\n  "
+                + self.error.replace("\n", "\n  ")
+                + f"\n  => [{self.problem.kind}] {self.problem.summary}"
+            )
         return self
 
 
@@ -98,7 +117,9 @@ def attempt(url: str, connect_timeout: int = 5) -> Attempt:
         with connect(url, connect_timeout=connect_timeout) as conn:
             session = conn.execute("SELECT current_user, current_database()").fetchone()
     except psycopg.OperationalError as error:
-        return Attempt(where, urls.mask_text(str(error).strip()), problems.explain_connect_error(error, urls.parse(url)))
+        return Attempt(
+            where, urls.mask_text(str(error).strip()), problems.explain_connect_error(error, urls.parse(url))
+        )
     return Attempt(where, None, None, session)
 
 

@@ -22,7 +22,11 @@ def terse(result):
 
     from scryer_runbook.project import Result  # noqa: PLC0415
 
-    starts = ("Traceback (most recent call last):", "The above exception was", "During handling of the above exception")
+    starts = (
+        "Traceback (most recent call last):",
+        "The above exception was",
+        "During handling of the above exception",
+    )
     kept, frames = [], 0
     for line in result.output.splitlines():
         if line.startswith(starts) or (frames and (line.startswith(" ") or not line.strip())):
@@ -32,13 +36,16 @@ def terse(result):
             kept.append("[traceback omitted]")
             frames = 0
         kept.append(line)
-    text = re.sub(r"\n\n(?=\[traceback omitted\])", "\n", "\n".join(kept))  # the blank line before a chained traceback
+    text = re.sub(
+        r"\n\n(?=\[traceback omitted\])", "\n", "\n".join(kept)
+    )  # the blank line before a chained traceback
     text = re.sub(r" at 0x[0-9a-f]+", " at 0x…", text)
     return Result(result.args, result.returncode, text)
 
 
 def next_revision_id(script: ScriptDirectory, message: str) -> str | None:
-    """A revision id in the project's ``NNN_words`` style (``006_merge_branches``); None if it uses Alembic's random ids.
+    """A revision id in the project's ``NNN_words`` style (``006_merge_branches``); None if it uses Alembic's
+    random ids.
 
     Alembic's own ids are random, so a notebook's output would change on every run; this one stays put, and it fits
     ``alembic_version.version_num`` (varchar 32).
@@ -65,7 +72,10 @@ def single_head_test(project=REPO_ROOT) -> str | None:
     from pytest_alembic.tests import test_single_head_revision  # noqa: PLC0415
 
     if hasattr(project, "config"):  # an AlembicProject: script_location resolved (relative, Flask-Migrate)
-        options = {"file": str(project.ini), "script_location": project.config().get_main_option("script_location")}
+        options = {
+            "file": str(project.ini),
+            "script_location": project.config().get_main_option("script_location"),
+        }
     else:  # a folder holding alembic.ini
         options = {"file": str(Path(project) / "alembic.ini")}
     with runner(TestConfig(config_options=options)) as alembic_runner:
@@ -74,9 +84,6 @@ def single_head_test(project=REPO_ROOT) -> str | None:
         except AlembicTestFailure as failure:
             return str(failure)
     return None
-
-
-
 
 
 def read_only_url(url: str) -> str:
@@ -115,11 +122,13 @@ def describe_drift(diffs: list) -> list[str]:
     """``drift()``/compare_metadata's operations as one plain line each (no object reprs, stable from run to run)."""
     lines = []
     for diff in diffs:
-        for op in (diff if isinstance(diff, list) else [diff]):
+        for op in diff if isinstance(diff, list) else [diff]:
             kind = op[0]
             if kind in ("add_column", "remove_column"):
                 column = op[3]
-                lines.append(f"{kind} {op[2]}.{column.name} {column.type}{'' if column.nullable else ' NOT NULL'}")
+                lines.append(
+                    f"{kind} {op[2]}.{column.name} {column.type}{'' if column.nullable else ' NOT NULL'}"
+                )
             elif kind.startswith("modify_"):
                 old, new = op[5], op[6]
                 if kind == "modify_default":
@@ -127,7 +136,14 @@ def describe_drift(diffs: list) -> list[str]:
                 lines.append(f"{kind} {op[2]}.{op[3]}: {old} -> {new}")
             elif kind in ("add_table", "remove_table"):
                 lines.append(f"{kind} {op[1].name}")
-            elif kind in ("add_index", "remove_index", "add_constraint", "remove_constraint", "add_fk", "remove_fk"):
+            elif kind in (
+                "add_index",
+                "remove_index",
+                "add_constraint",
+                "remove_constraint",
+                "add_fk",
+                "remove_fk",
+            ):
                 item = op[1]
                 columns = ", ".join(column.name for column in item.columns)
                 what = type(item).__name__.replace("Constraint", "").upper() or "CONSTRAINT"

@@ -37,8 +37,13 @@ DISABLE_RULE = "lint-disable"  # findings about the disable comments themselves 
 KNOWN_RULES = (*rules.RULES, *squawk.ENABLED, *squawk.EXCLUDED)
 
 
-def lint(ini: str | Path = "alembic.ini", *, revision_range: str | None = None, since_ref: str | None = None,
-         lang: str | None = None) -> Report:
+def lint(
+    ini: str | Path = "alembic.ini",
+    *,
+    revision_range: str | None = None,
+    since_ref: str | None = None,
+    lang: str | None = None,
+) -> Report:
     """Lint the project's revisions: all, ``revision_range`` ("A:B"), or those added since the git
     ``since_ref``."""
     started = time.perf_counter()
@@ -61,16 +66,19 @@ def _lint(ini: Path, revision_range: str | None, since_ref: str | None) -> tuple
         raise CannotLint(str(error)) from None
     unknown = sorted((settings.disable | settings.enable) - set(KNOWN_RULES))
     if unknown:
-        raise CannotLint(_("unknown rule {rule!r} in {where}").format(rule=unknown[0],
-                                                                      where=", ".join(settings.sources)))
+        raise CannotLint(
+            _("unknown rule {rule!r} in {where}").format(rule=unknown[0], where=", ".join(settings.sources))
+        )
     config = diagnosis.alembic_config(ini)
     if not config.get_main_option("script_location") and (ini.parent / "env.py").is_file():
         # Flask-Migrate's layout (migrations/alembic.ini beside env.py): `flask db` sets script_location.
         config.set_main_option("script_location", str(ini.resolve().parent))
     root = ini.resolve().parent
     # A project's env.py may configure logging: keep its "Running upgrade" lines out of our output.
-    with project_imports(config.get_prepend_sys_paths_list() or []), \
-            mock.patch.object(logging.config, "fileConfig"):
+    with (
+        project_imports(config.get_prepend_sys_paths_list() or []),
+        mock.patch.object(logging.config, "fileConfig"),
+    ):
         script = chains.load_scripts(config)
         changed = chains.changed_since(root, since_ref) if since_ref else None
         scope = chains.in_range(script, revision_range) if revision_range else None
@@ -107,8 +115,9 @@ def _squawk(config, chain: rules.Chain, settings) -> list[Finding]:
         revision, sql = rendered[Path(violation.file).name]
         line = _op_line(revision, sql.source_line(violation.line))
         advice = _(violation.help) if violation.help else _("see the link")
-        findings.append(Finding(revision.path, line, _(violation.message), advice, violation.rule, "squawk",
-                                revision.id))
+        findings.append(
+            Finding(revision.path, line, _(violation.message), advice, violation.rule, "squawk", revision.id)
+        )
     return findings
 
 
@@ -125,17 +134,30 @@ def _apply_disables(findings: list[Finding], files: list[SourceFile]) -> list[Fi
     """Drop what a file's `# scryer-lint: disable=` comments switch off; a comment without a reason, or naming
     a rule that does not exist, is a finding itself."""
     by_path = {file.path.resolve(): file for file in files}
-    kept = [item for item in findings if not (item.path.resolve() in by_path
-                                                and by_path[item.path.resolve()].disabled(item.rule))]
+    kept = [
+        item
+        for item in findings
+        if not (item.path.resolve() in by_path and by_path[item.path.resolve()].disabled(item.rule))
+    ]
     for file in files:
         for disable in file.disables:
             unknown = [name for name in disable.rules if name not in KNOWN_RULES]
             if unknown:
                 message = _("disable names an unknown rule: {rules}").format(rules=", ".join(unknown))
-                kept.append(Finding(file.path, disable.line, message, _("use a rule name from the report"),
-                                    DISABLE_RULE))
+                kept.append(
+                    Finding(
+                        file.path, disable.line, message, _("use a rule name from the report"), DISABLE_RULE
+                    )
+                )
             if not disable.reason:
                 message = _("disable={rules} gives no reason").format(rules=",".join(disable.rules))
-                kept.append(Finding(file.path, disable.line, message, _("add `reason: <why>` to the comment"),
-                                    DISABLE_RULE))
+                kept.append(
+                    Finding(
+                        file.path,
+                        disable.line,
+                        message,
+                        _("add `reason: <why>` to the comment"),
+                        DISABLE_RULE,
+                    )
+                )
     return sorted(kept, key=lambda item: (str(item.path), item.line, item.rule))

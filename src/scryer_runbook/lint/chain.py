@@ -40,20 +40,26 @@ def _describe_load_error(error: Exception, config, warned) -> str:
     location = config.get_main_option("script_location")
     if not location:
         return _("{ini}: not a usable Alembic config: {reason}").format(
-            ini=shown_path(config.config_file_name), reason=problems.first_line(error))
+            ini=shown_path(config.config_file_name), reason=problems.first_line(error)
+        )
     if isinstance(error, SyntaxError) and error.filename:
         return _("{file}: does not import: SyntaxError, line {line}: {message}").format(
-            file=shown_path(error.filename), line=error.lineno, message=error.msg)
+            file=shown_path(error.filename), line=error.lineno, message=error.msg
+        )
     folder = Path(location).resolve()  # relative to the current directory, as alembic resolves it
-    files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)
-             if Path(frame.filename).suffix == ".py" and folder in Path(frame.filename).resolve().parents]
+    files = [
+        frame.filename
+        for frame in traceback.extract_tb(error.__traceback__)
+        if Path(frame.filename).suffix == ".py" and folder in Path(frame.filename).resolve().parents
+    ]
     reason = f"{type(error).__name__}: {problems.first_line(error)}"
     if files:
         return _("{file}: does not import: {reason}").format(file=shown_path(files[-1]), reason=reason)
     if warned:
         reason = str(warned[-1].message)
-    return _("the revisions in {folder} could not be loaded: {reason}").format(folder=shown_path(folder),
-                                                                                reason=reason)
+    return _("the revisions in {folder} could not be loaded: {reason}").format(
+        folder=shown_path(folder), reason=reason
+    )
 
 
 def build(script: ScriptDirectory, root: Path, scope: list[str] | None, changed: set[Path] | None) -> Chain:
@@ -63,13 +69,23 @@ def build(script: ScriptDirectory, root: Path, scope: list[str] | None, changed:
     for item in reversed(list(script.walk_revisions())):
         path = Path(item.path)
         parsed = source.read(path)
-        down = item.down_revision if isinstance(item.down_revision, tuple) else \
-            (item.down_revision,) if item.down_revision else ()
+        down = (
+            item.down_revision
+            if isinstance(item.down_revision, tuple)
+            else (item.down_revision,)
+            if item.down_revision
+            else ()
+        )
         everything[item.revision] = Revision(item.revision, down, path, parsed, parsed.ops("upgrade"))
-    chosen = [revision for revision in everything.values() if (scope is None or revision.id in scope)
-              and (changed is None or revision.path.resolve() in changed)]
-    folders = [Path(folder).resolve()
-               for folder in [*script.version_locations, script.dir, Path(script.dir) / "versions"]]
+    chosen = [
+        revision
+        for revision in everything.values()
+        if (scope is None or revision.id in scope) and (changed is None or revision.path.resolve() in changed)
+    ]
+    folders = [
+        Path(folder).resolve()
+        for folder in [*script.version_locations, script.dir, Path(script.dir) / "versions"]
+    ]
     return Chain(chosen, everything, tuple(script.get_heads()), app_files(root, folders, changed), script)
 
 
@@ -78,13 +94,23 @@ def app_files(root: Path, migrations: list[Path], only: set[Path] | None) -> lis
     found = []
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
-        dirs[:] = [name for name in dirs if not name.startswith(".") and name not in SKIPPED_DIRS
-                   and not (here / name / "pyvenv.cfg").exists()
-                   and (here / name).resolve() not in migrations]
+        dirs[:] = [
+            name
+            for name in dirs
+            if not name.startswith(".")
+            and name not in SKIPPED_DIRS
+            and not (here / name / "pyvenv.cfg").exists()
+            and (here / name).resolve() not in migrations
+        ]
         for name in sorted(files):
             path = here / name
-            if not name.endswith(".py") or name.startswith("test_") or name.endswith("_test.py") \
-                    or name == "conftest.py" or (only is not None and path.resolve() not in only):
+            if (
+                not name.endswith(".py")
+                or name.startswith("test_")
+                or name.endswith("_test.py")
+                or name == "conftest.py"
+                or (only is not None and path.resolve() not in only)
+            ):
                 continue
             text = path.read_text(encoding="utf-8", errors="replace")
             if "create_all" not in text:  # parse only the files that can match
@@ -103,8 +129,11 @@ def in_range(script: ScriptDirectory, text: str) -> list[str]:
         raise CannotLint(_("--range {range}: expected A:B (for example base:head)").format(range=text))
     try:
         revisions = list(script.iterate_revisions(upper or "heads", lower or "base"))
-        start = set() if lower in ("", "base") else \
-            {item.revision for item in script.revision_map.get_revisions(lower)}
+        start = (
+            set()
+            if lower in ("", "base")
+            else {item.revision for item in script.revision_map.get_revisions(lower)}
+        )
     except Exception as error:  # noqa: BLE001 - alembic's ResolutionError, CommandError, RangeNotAncestorError
         reason = problems.first_line(error)
         raise CannotLint(_("--range {range}: {reason}").format(range=text, reason=reason)) from None
@@ -113,12 +142,17 @@ def in_range(script: ScriptDirectory, text: str) -> list[str]:
 
 def changed_since(root: Path, ref: str) -> set[Path]:
     """Files under ``root`` added or changed since ``ref`` (from its merge base), committed or not."""
+
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60,
-                              check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
+        )
         if done.returncode != 0:
-            raise CannotLint(_("--since-ref {ref}: {reason}").format(
-                ref=ref, reason=(done.stderr.strip().splitlines() or ["git failed"])[0]))
+            raise CannotLint(
+                _("--since-ref {ref}: {reason}").format(
+                    ref=ref, reason=(done.stderr.strip().splitlines() or ["git failed"])[0]
+                )
+            )
         return done.stdout
 
     base = git("merge-base", ref, "HEAD").strip()

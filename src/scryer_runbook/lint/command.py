@@ -7,21 +7,35 @@ import sys
 
 
 def add_arguments(parser, command: str) -> None:
-    parser.add_argument("-c", "--config", default=os.environ.get("ALEMBIC_CONFIG", "alembic.ini"),
-                        help="the Alembic project's alembic.ini (default: ./alembic.ini, as alembic)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get("ALEMBIC_CONFIG", "alembic.ini"),
+        help="the Alembic project's alembic.ini (default: ./alembic.ini, as alembic)",
+    )
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("--range", metavar="A:B",
-                       help="only the revisions `alembic upgrade A:B --sql` would run")
-    scope.add_argument("--since-ref", metavar="REF",
-                       help="only the revisions added or changed since this git ref (e.g. origin/main), "
-                            "committed or not")
+    scope.add_argument(
+        "--range", metavar="A:B", help="only the revisions `alembic upgrade A:B --sql` would run"
+    )
+    scope.add_argument(
+        "--since-ref",
+        metavar="REF",
+        help="only the revisions added or changed since this git ref (e.g. origin/main), committed or not",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_const", const="json", dest="format", help="print JSON")
-    output.add_argument("--format", choices=("text", "json", "github"), default="text",
-                        help="text (default), json, or github (workflow annotations)")
+    output.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text (default), json, or github (workflow annotations)",
+    )
     parser.set_defaults(format="text")
-    parser.add_argument("--lang", choices=("zh", "en"), help="language of the messages and links "
-                                                            "(default: SCRYER_LANG, else LANG)")
+    parser.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        help="language of the messages and links (default: SCRYER_LANG, else LANG)",
+    )
 
 
 def run(args) -> int:

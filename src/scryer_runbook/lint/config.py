@@ -44,8 +44,9 @@ def load(ini: Path) -> Settings:
         for key in ("disable", "enable"):
             value = table.get(key, [])
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                raise BadSettings(f"{pyproject}: [tool.scryer-runbook.lint] {key} must be a list of rule "
-                                  "names")
+                raise BadSettings(
+                    f"{pyproject}: [tool.scryer-runbook.lint] {key} must be a list of rule names"
+                )
             getattr(settings, key).update(value)
         if table:
             settings.sources.append(f"{pyproject.name} [tool.scryer-runbook.lint]")

@@ -14,10 +14,11 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
+
+from alembic import command
 
 TRANSACTION = ("BEGIN;", "COMMIT;")
 
@@ -54,8 +55,9 @@ class _AttributingBuffer(io.StringIO):
         return None
 
 
-def render(config: Config, script: ScriptDirectory, revision: str, down_revision: str | None,
-           path: Path) -> RenderedSQL:
+def render(
+    config: Config, script: ScriptDirectory, revision: str, down_revision: str | None, path: Path
+) -> RenderedSQL:
     """``alembic upgrade <down>:<revision> --sql`` through the command API, captured and attributed.
 
     An env.py that cannot run offline (it needs its settings, or Flask's app context) is not the revision's
@@ -78,15 +80,22 @@ def render(config: Config, script: ScriptDirectory, revision: str, down_revision
     return buffer.rendered
 
 
-def _render_without_env(config: Config, script: ScriptDirectory, start: str | None, destination: str,
-                        buffer: io.StringIO) -> None:
+def _render_without_env(
+    config: Config, script: ScriptDirectory, start: str | None, destination: str, buffer: io.StringIO
+) -> None:
     """What command.upgrade does, with our own context.configure() in place of env.py's."""
+
     def upgrade(rev, context):
         return script._upgrade_revs(destination, rev)
 
-    with EnvironmentContext(config, script, fn=upgrade, as_sql=True, starting_rev=start,
-                            destination_rev=destination) as context:
-        context.configure(dialect_name="postgresql", literal_binds=True, transaction_per_migration=True,
-                          output_buffer=buffer)
+    with EnvironmentContext(
+        config, script, fn=upgrade, as_sql=True, starting_rev=start, destination_rev=destination
+    ) as context:
+        context.configure(
+            dialect_name="postgresql",
+            literal_binds=True,
+            transaction_per_migration=True,
+            output_buffer=buffer,
+        )
         with context.begin_transaction():
             context.run_migrations()

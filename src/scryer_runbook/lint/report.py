@@ -81,27 +81,46 @@ class Report:
         return 2 if self.error else 1 if self.findings else 0
 
     def lines(self) -> list[str]:
-        return [f"{item.shown_path()}:{item.line}: {item.rule}: {item.message} ({item.advice}) → "
-                f"{link(item.rule, self.lang)}" for item in self.findings]
+        return [
+            f"{item.shown_path()}:{item.line}: {item.rule}: {item.message} ({item.advice}) → "
+            f"{link(item.rule, self.lang)}"
+            for item in self.findings
+        ]
 
     def summary(self) -> str:
         if self.error:
             return _("lint could not run: {error}").format(error=self.error)
-        counts = {"findings": len(self.findings), "revisions": len(self.revisions),
-                  "ms": round(self.elapsed * 1000)}
+        counts = {
+            "findings": len(self.findings),
+            "revisions": len(self.revisions),
+            "ms": round(self.elapsed * 1000),
+        }
         if self.findings:
             return _("{findings} finding(s) in {revisions} revision(s), {ms} ms").format(**counts)
         return _("no findings in {revisions} revision(s), {ms} ms").format(**counts)
 
     def as_dict(self) -> dict:
         return {
-            "status": ("clean", "findings", "error")[self.exit_code], "exit_code": self.exit_code,
-            "project": self.project, "lang": self.lang, "elapsed_ms": round(self.elapsed * 1000, 1),
-            "error": self.error, "revisions": self.revisions,
-            "findings": [{"file": item.shown_path(), "line": item.line, "rule": item.rule,
-                          "source": item.source, "revision": item.revision, "message": item.message,
-                          "advice": item.advice, "url": link(item.rule, self.lang)}
-                         for item in self.findings],
+            "status": ("clean", "findings", "error")[self.exit_code],
+            "exit_code": self.exit_code,
+            "project": self.project,
+            "lang": self.lang,
+            "elapsed_ms": round(self.elapsed * 1000, 1),
+            "error": self.error,
+            "revisions": self.revisions,
+            "findings": [
+                {
+                    "file": item.shown_path(),
+                    "line": item.line,
+                    "rule": item.rule,
+                    "source": item.source,
+                    "revision": item.revision,
+                    "message": item.message,
+                    "advice": item.advice,
+                    "url": link(item.rule, self.lang),
+                }
+                for item in self.findings
+            ],
         }
 
     def to_json(self) -> str:
@@ -109,13 +128,14 @@ class Report:
 
     def github(self) -> list[str]:
         """Workflow commands: GitHub shows each as an annotation on the pull request's diff."""
-        return [f"::warning file={_escape(item.shown_path(), True)},line={item.line},"
-                f"title={_escape(item.rule, True)}::{_escape(f'{item.message} ({item.advice}) → ')}"
-                f"{_escape(link(item.rule, self.lang))}" for item in self.findings]
+        return [
+            f"::warning file={_escape(item.shown_path(), True)},line={item.line},"
+            f"title={_escape(item.rule, True)}::{_escape(f'{item.message} ({item.advice}) → ')}"
+            f"{_escape(link(item.rule, self.lang))}"
+            for item in self.findings
+        ]
 
 
 def _escape(text: str, property_value: bool = False) -> str:
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
-
-

@@ -21,8 +21,11 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 VERSION_WIDTH = 32  # alembic_version.version_num is varchar(32) unless env.py says otherwise
-CREATE_INDEX = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY\b)(?:IF\s+NOT\s+EXISTS\s+)?"
-                          r"(?:\w+\s+)?ON\s+(?:ONLY\s+)?\"?(\w+)", re.I)
+CREATE_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY\b)(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?:\w+\s+)?ON\s+(?:ONLY\s+)?\"?(\w+)",
+    re.I,
+)
 CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)", re.I)
 RENAME = re.compile(r"^\s*ALTER\s+TABLE\b.*\bRENAME\b", re.I | re.S)
 CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.I)
@@ -38,8 +41,13 @@ class Revision:
 
     def created_tables(self) -> set[str]:
         tables = {op.table(0, "table_name") for op in self.ops if op.name == "create_table"}
-        tables |= {match.group(1) for op in self.ops if op.name == "execute"
-                   for match in [CREATE_TABLE.match(op.text() or "")] if match}
+        tables |= {
+            match.group(1)
+            for op in self.ops
+            if op.name == "execute"
+            for match in [CREATE_TABLE.match(op.text() or "")]
+            if match
+        }
         return tables - {None}
 
     def finding(self, line: int, message: str, advice: str) -> Finding:
@@ -85,12 +93,17 @@ def rule(name: str):
     def register(check: Callable[[Chain], Iterable[Finding]]):
         RULES[name] = Rule(name, check)
         return check
+
     return register
 
 
 def run(chain: Chain, disabled: set[str]) -> list[Finding]:
-    return [replace(found, rule=name) for name, item in RULES.items() if name not in disabled
-            for found in item.check(chain)]
+    return [
+        replace(found, rule=name)
+        for name, item in RULES.items()
+        if name not in disabled
+        for found in item.check(chain)
+    ]
 
 
 @rule("revision-id-too-long")
@@ -115,20 +128,24 @@ def missing_downgrade(chain: Chain) -> Iterable[Finding]:
             continue
         function = revision.file.function("downgrade")
         if function is None:
-            yield revision.finding(revision.file.function("upgrade").lineno,
-                                   _("upgrade() changes the schema and there is no downgrade()"),
-                                   _("write downgrade(), or raise in it if the change cannot be undone"))
+            yield revision.finding(
+                revision.file.function("upgrade").lineno,
+                _("upgrade() changes the schema and there is no downgrade()"),
+                _("write downgrade(), or raise in it if the change cannot be undone"),
+            )
         elif all(_is_filler(statement) for statement in function.body):
-            yield revision.finding(function.lineno,
-                                   _("upgrade() changes the schema and downgrade() does nothing"),
-                                   _("undo the upgrade's operations in reverse order, or raise if they "
-                                     "cannot be undone"))
+            yield revision.finding(
+                function.lineno,
+                _("upgrade() changes the schema and downgrade() does nothing"),
+                _("undo the upgrade's operations in reverse order, or raise if they cannot be undone"),
+            )
 
 
 def _is_filler(statement: ast.stmt) -> bool:
     """``pass``, a docstring or ``...``: a body that does nothing."""
-    return isinstance(statement, ast.Pass) or (isinstance(statement, ast.Expr)
-                                               and isinstance(statement.value, ast.Constant))
+    return isinstance(statement, ast.Pass) or (
+        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+    )
 
 
 @rule("data-and-schema-change")
@@ -142,8 +159,9 @@ def data_and_schema_change(chain: Chain) -> Iterable[Finding]:
         if any(source.is_schema_change(op) for op in revision.ops):
             for op in revision.ops:
                 if source.is_data_change(op):
-                    yield revision.finding(op.line, message.format(name=op.name),
-                                           _("move the data change into its own revision"))
+                    yield revision.finding(
+                        op.line, message.format(name=op.name), _("move the data change into its own revision")
+                    )
 
 
 @rule("multiple-heads")
@@ -156,9 +174,11 @@ def multiple_heads(chain: Chain) -> Iterable[Finding]:
     for revision in chain.revisions:
         if revision.id in chain.heads:
             message = _("{id} is one of {count} heads ({heads})")
-            yield revision.finding(revision.file.assignment_line("down_revision"),
-                                   message.format(id=revision.id, count=len(chain.heads), heads=heads),
-                                   _("rebase it onto the other head, or run `alembic merge heads`"))
+            yield revision.finding(
+                revision.file.assignment_line("down_revision"),
+                message.format(id=revision.id, count=len(chain.heads), heads=heads),
+                _("rebase it onto the other head, or run `alembic merge heads`"),
+            )
 
 
 @rule("index-not-concurrent")
@@ -178,11 +198,16 @@ def index_not_concurrent(chain: Chain) -> Iterable[Finding]:
                 continue
             if table is None or table in new:
                 continue
-            where = _("created by {revision}").format(revision=earlier[table]) if table in earlier else \
-                _("not created in this revision")
-            yield revision.finding(op.line, message.format(table=table, where=where),
-                                   _("use postgresql_concurrently=True inside "
-                                     "op.get_context().autocommit_block()"))
+            where = (
+                _("created by {revision}").format(revision=earlier[table])
+                if table in earlier
+                else _("not created in this revision")
+            )
+            yield revision.finding(
+                op.line,
+                message.format(table=table, where=where),
+                _("use postgresql_concurrently=True inside op.get_context().autocommit_block()"),
+            )
 
 
 @rule("concurrently-in-transaction")
@@ -198,8 +223,11 @@ def concurrently_in_transaction(chain: Chain) -> Iterable[Finding]:
             else:
                 concurrent = op.name == "execute" and bool(CONCURRENTLY.search(op.text() or ""))
             if concurrent and not op.in_autocommit:
-                yield revision.finding(op.line, message.format(name=op.name),
-                                       _("wrap it in `with op.get_context().autocommit_block():`"))
+                yield revision.finding(
+                    op.line,
+                    message.format(name=op.name),
+                    _("wrap it in `with op.get_context().autocommit_block():`"),
+                )
 
 
 @rule("not-null-without-default")
@@ -217,13 +245,16 @@ def not_null_without_default(chain: Chain) -> Iterable[Finding]:
             if not (isinstance(column, ast.Call) and source.call_name(column.func) == "Column"):
                 continue
             keywords = {item.arg: item.value for item in column.keywords}
-            not_null = _literal(keywords.get("nullable")) is False \
-                or _literal(keywords.get("primary_key")) is True
+            not_null = (
+                _literal(keywords.get("nullable")) is False or _literal(keywords.get("primary_key")) is True
+            )
             if not_null and _literal(keywords.get("server_default")) is None:
                 name = source.literal_text(column.args[0]) if column.args else None
-                yield revision.finding(op.line, message.format(column=name or "?", table=op.table(0) or "?"),
-                                       _("add it nullable, backfill, then set NOT NULL; or give it a "
-                                         "server_default"))
+                yield revision.finding(
+                    op.line,
+                    message.format(column=name or "?", table=op.table(0) or "?"),
+                    _("add it nullable, backfill, then set NOT NULL; or give it a server_default"),
+                )
 
 
 def _literal(node: ast.expr | None):
@@ -244,11 +275,19 @@ def rename(chain: Chain) -> Iterable[Finding]:
     message = _("op.{name}() renames what the running application still uses")
     for revision in chain.revisions:
         for op in revision.ops:
-            if op.name == "rename_table" or (op.name == "alter_column" and op.keyword("new_column_name")) or \
-                    (op.name == "execute" and RENAME.match(op.text() or "")):
-                yield revision.finding(op.line, message.format(name=op.name),
-                                       _("expand / contract: add the new name, migrate the code, drop the "
-                                         "old name in a later release"))
+            if (
+                op.name == "rename_table"
+                or (op.name == "alter_column" and op.keyword("new_column_name"))
+                or (op.name == "execute" and RENAME.match(op.text() or ""))
+            ):
+                yield revision.finding(
+                    op.line,
+                    message.format(name=op.name),
+                    _(
+                        "expand / contract: add the new name, migrate the code, drop the "
+                        "old name in a later release"
+                    ),
+                )
 
 
 @rule("create-all")
@@ -257,9 +296,17 @@ def create_all(chain: Chain) -> Iterable[Finding]:
     is written, and the next `alembic upgrade head` fails with "relation ... already exists"."""
     for file in chain.app_files:
         for node in ast.walk(file.tree):
-            if isinstance(node, ast.Attribute) and node.attr == "create_all" and (
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "create_all"
+                and (
                     (isinstance(node.value, ast.Attribute) and node.value.attr == "metadata")
-                    or (isinstance(node.value, ast.Name) and node.value.id == "metadata")):
-                yield Finding(file.path, node.lineno,
-                              _("metadata.create_all() creates tables outside Alembic"),
-                              _("create the schema with `alembic upgrade head`"))
+                    or (isinstance(node.value, ast.Name) and node.value.id == "metadata")
+                )
+            ):
+                yield Finding(
+                    file.path,
+                    node.lineno,
+                    _("metadata.create_all() creates tables outside Alembic"),
+                    _("create the schema with `alembic upgrade head`"),
+                )

@@ -16,8 +16,19 @@ from pathlib import Path
 # `# scryer-lint: disable=rule-a,rule-b reason: why this revision may do it`
 DISABLE = re.compile(r"#\s*scryer-lint:\s*disable=([\w\-, ]+?)\s*(?:reason:\s*(.*?))?\s*$")
 # Operations that change no schema (the rest of `op.` does).
-NOT_SCHEMA = {"execute", "bulk_insert", "get_bind", "get_context", "inline_literal", "f", "batch_alter_table",
-              "invoke", "run_async", "implementation_for", "register_operation"}
+NOT_SCHEMA = {
+    "execute",
+    "bulk_insert",
+    "get_bind",
+    "get_context",
+    "inline_literal",
+    "f",
+    "batch_alter_table",
+    "invoke",
+    "run_async",
+    "implementation_for",
+    "register_operation",
+}
 DML = re.compile(r"^\s*(?:WITH\b.*?\b)?(INSERT|UPDATE|DELETE|MERGE|COPY)\b", re.I | re.S)
 DDL = re.compile(r"^\s*(CREATE|ALTER|DROP|COMMENT|REINDEX|TRUNCATE)\b", re.I)
 
@@ -77,14 +88,20 @@ class SourceFile:
     disables: list[Disable] = field(default_factory=list)
 
     def function(self, name: str) -> ast.FunctionDef | None:
-        return next((node for node in self.tree.body
-                     if isinstance(node, ast.FunctionDef) and node.name == name), None)
+        return next(
+            (node for node in self.tree.body if isinstance(node, ast.FunctionDef) and node.name == name), None
+        )
 
     def assignment_line(self, name: str) -> int:
         """The line of a module-level ``name = ...`` (1 when there is none)."""
         for node in self.tree.body:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
-                if isinstance(node, ast.AnnAssign) else []
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign)
+                else []
+            )
             if any(isinstance(target, ast.Name) and target.id == name for target in targets):
                 return node.lineno
         return 1
@@ -149,10 +166,14 @@ class _OpVisitor(ast.NodeVisitor):
             self.visit(expression)
             if isinstance(expression, ast.Call) and call_name(expression.func) == "autocommit_block":
                 entered += 1
-            if isinstance(expression, ast.Call) and call_name(expression.func) == "batch_alter_table" \
-                    and isinstance(item.optional_vars, ast.Name):
+            if (
+                isinstance(expression, ast.Call)
+                and call_name(expression.func) == "batch_alter_table"
+                and isinstance(item.optional_vars, ast.Name)
+            ):
                 self.batches[item.optional_vars.id] = literal_text(
-                    expression.args[0] if expression.args else None)
+                    expression.args[0] if expression.args else None
+                )
         self.autocommit += entered
         for statement in node.body:
             self.visit(statement)
@@ -165,8 +186,12 @@ class _OpVisitor(ast.NodeVisitor):
             if receiver == "op" or receiver in self.batches:
                 batch_table = self.batches.get(receiver) if receiver != "op" else None
                 self.calls.append(OpCall(func.attr, node, batch_table, self.autocommit > 0))
-        elif isinstance(func, ast.Attribute) and func.attr == "execute" and isinstance(func.value, ast.Call) \
-                and call_name(func.value.func) == "get_bind":  # op.get_bind().execute(...): a data change
+        elif (
+            isinstance(func, ast.Attribute)
+            and func.attr == "execute"
+            and isinstance(func.value, ast.Call)
+            and call_name(func.value.func) == "get_bind"
+        ):  # op.get_bind().execute(...): a data change
             self.calls.append(OpCall("execute", node, None, self.autocommit > 0))
         self.generic_visit(node)
 
@@ -183,8 +208,11 @@ def is_data_change(call: OpCall) -> bool:
     if text is not None:
         return bool(DML.match(text))
     # insert(t).values(...), t.update().where(...): any step of the call chain names the statement
-    steps = {call_name(node.func) for node in ast.walk(statement) if isinstance(node, ast.Call)} \
-        if statement is not None else set()
+    steps = (
+        {call_name(node.func) for node in ast.walk(statement) if isinstance(node, ast.Call)}
+        if statement is not None
+        else set()
+    )
     return bool(steps & {"insert", "update", "delete"})
 
 

@@ -14,7 +14,9 @@ from scryer_runbook.project import alembic
 
 def create_tables_outside_alembic(url: str) -> None:
     """The usual root cause: the app (or a script) ran ``Base.metadata.create_all()``; no alembic_version."""
-    if str(projects.REPO_ROOT) not in sys.path:  # the models are `src.backend...`; a kernel runs in notebooks/
+    if (
+        str(projects.REPO_ROOT) not in sys.path
+    ):  # the models are `src.backend...`; a kernel runs in notebooks/
         sys.path.insert(0, str(projects.REPO_ROOT))
     from src.backend.app.models import Base  # noqa: PLC0415
 

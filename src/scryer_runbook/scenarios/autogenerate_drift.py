@@ -1,4 +1,4 @@
-"""Reproduce steps for the autogenerate-drift runbook: model changes autogenerate gets wrong, in a throwaway project copy."""
+"""Reproduce steps for the autogenerate-drift runbook: model changes autogenerate gets wrong, in a project copy."""
 
 from __future__ import annotations
 
@@ -27,10 +27,18 @@ def rename_username_to_login(project: Path) -> None:
 
 def add_server_default_to_is_active(project: Path) -> None:
     """A server default: seen only because env.py turns on compare_server_default (Alembic's default is off)."""
-    edit_model(project, "user", "is_active = Column(Boolean, default=True)",
-               "is_active = Column(Boolean, default=True, server_default=text('true'))")
-    edit_model(project, "user", "from sqlalchemy import Column, String, Boolean",
-               "from sqlalchemy import Column, String, Boolean, text")
+    edit_model(
+        project,
+        "user",
+        "is_active = Column(Boolean, default=True)",
+        "is_active = Column(Boolean, default=True, server_default=text('true'))",
+    )
+    edit_model(
+        project,
+        "user",
+        "from sqlalchemy import Column, String, Boolean",
+        "from sqlalchemy import Column, String, Boolean, text",
+    )
 
 
 def latest_revision_file(project: Path) -> Path:
@@ -43,20 +51,27 @@ def rewrite_drop_add_as_rename(path: Path, table: str, old: str, new: str) -> No
     text = path.read_text()
     upgrade, downgrade = text.split("def downgrade()")
     upgrade = re.sub(r"\n\s*op\.(add|drop)_column\(.*\)", "", upgrade)
-    upgrade = upgrade.replace('"""Upgrade schema."""', f'"""Upgrade schema."""\n    op.alter_column({table!r}, {old!r}, '
-                                                         f'new_column_name={new!r})', 1)
+    upgrade = upgrade.replace(
+        '"""Upgrade schema."""',
+        f'"""Upgrade schema."""\n    op.alter_column({table!r}, {old!r}, new_column_name={new!r})',
+        1,
+    )
     downgrade = re.sub(r"\n\s*op\.(add|drop)_column\(.*\)", "", downgrade)
-    downgrade = downgrade.replace('"""Downgrade schema."""', f'"""Downgrade schema."""\n    op.alter_column({table!r}, '
-                                                             f'{new!r}, new_column_name={old!r})', 1)
+    downgrade = downgrade.replace(
+        '"""Downgrade schema."""',
+        f'"""Downgrade schema."""\n    op.alter_column({table!r}, {new!r}, new_column_name={old!r})',
+        1,
+    )
     path.write_text(upgrade + "def downgrade()" + downgrade)
-
 
 
 def database_at_head_with_a_user(url: str, project: Path) -> None:
     """The starting point: the database at head (models and database agree) holding one user, ada."""
     alembic("upgrade", "head", url=url, project=project, check=True)
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', 'ada@example.com')")
+        conn.execute(
+            "INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', 'ada@example.com')"
+        )
 
 
 def model_diff(project: Path, model: str = "user") -> str:
@@ -85,7 +100,7 @@ def revision_files(project: Path) -> set[Path]:
 def revision_body(path: Path) -> str:
     """A revision file from ``def upgrade`` on: what runs, without the header."""
     text = Path(path).read_text()
-    return text[text.index("def upgrade"):].rstrip()
+    return text[text.index("def upgrade") :].rstrip()
 
 
 # What a revision's upgrade() may do that loses data, or breaks the application while a rolling deploy still runs
@@ -93,14 +108,22 @@ def revision_body(path: Path) -> str:
 RISKY = [
     (r"op\.drop_column\(", "drops a column and its data (a rename? autogenerate writes drop + add)"),
     (r"op\.drop_table\(", "drops a table and its data"),
-    (r"new_column_name=", "renames a column: replicas still running the old code fail on the old name "
-                          "(expand / migrate / contract)"),
+    (
+        r"new_column_name=",
+        "renames a column: replicas still running the old code fail on the old name "
+        "(expand / migrate / contract)",
+    ),
     (r"op\.rename_table\(", "renames a table: replicas still running the old code fail (expand / contract)"),
     (r"op\.drop_constraint\(", "drops a constraint: the data it protected is no longer checked"),
-    (r"op\.alter_column\([^\n]*type_=", "changes a column's type: a table rewrite under ACCESS EXCLUSIVE, and old "
-                                       "code may not read the new type"),
-    (r"op\.create_index\((?![^\n]*postgresql_concurrently=True)", "builds an index without CONCURRENTLY: writes "
-                                                                   "to the table wait until it is built"),
+    (
+        r"op\.alter_column\([^\n]*type_=",
+        "changes a column's type: a table rewrite under ACCESS EXCLUSIVE, and old "
+        "code may not read the new type",
+    ),
+    (
+        r"op\.create_index\((?![^\n]*postgresql_concurrently=True)",
+        "builds an index without CONCURRENTLY: writes to the table wait until it is built",
+    ),
     (r"op\.execute\(", "raw SQL: autogenerate and the schema comparison cannot see what it does"),
 ]
 DROPS_DATA = RISKY[:2]
@@ -109,8 +132,12 @@ DROPS_DATA = RISKY[:2]
 def risky_operations(path: Path, risks: list = RISKY) -> list[str]:
     """The lines of a revision's upgrade() that lose data or break a rolling deploy, each with the reason."""
     upgrade = Path(path).read_text().split("def downgrade")[0]
-    return [f"{line.strip()}  # {why}" for line in upgrade.splitlines() for pattern, why in risks
-            if re.search(pattern, line)]
+    return [
+        f"{line.strip()}  # {why}"
+        for line in upgrade.splitlines()
+        for pattern, why in risks
+        if re.search(pattern, line)
+    ]
 
 
 def destructive_operations(path: Path) -> list[str]:

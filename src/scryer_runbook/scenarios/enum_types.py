@@ -39,5 +39,7 @@ def database_with_tasks(url: str, project: Path) -> None:
     """The database at 004 holding a user and two tasks, one of them waiting for review."""
     database_at(url, project, "004_index_tasks_created_at")
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO tasks (id, user_id, title) "
-                     "SELECT gen_random_uuid(), id, 'waiting for review' FROM users")
+        conn.execute(
+            "INSERT INTO tasks (id, user_id, title) "
+            "SELECT gen_random_uuid(), id, 'waiting for review' FROM users"
+        )

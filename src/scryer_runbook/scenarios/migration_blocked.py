@@ -47,20 +47,30 @@ def database_at(url: str, project: Path, revision: str) -> None:
     finally:
         engine.dispose()
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', 'ada@example.com')")
-        conn.execute("INSERT INTO tasks (id, user_id, title) SELECT gen_random_uuid(), id, 'write the report' "
-                     "FROM users")
+        conn.execute(
+            "INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', 'ada@example.com')"
+        )
+        conn.execute(
+            "INSERT INTO tasks (id, user_id, title) SELECT gen_random_uuid(), id, 'write the report' "
+            "FROM users"
+        )
 
 
 def _session(url: str, application: str, autocommit: bool = False) -> psycopg.Connection:
-    return psycopg.connect(url, application_name=application, autocommit=autocommit,
-                           options=f"-c statement_timeout={SAFETY_TIMEOUT} -c idle_in_transaction_session_timeout="
-                                   f"{SAFETY_TIMEOUT}")
+    return psycopg.connect(
+        url,
+        application_name=application,
+        autocommit=autocommit,
+        options=f"-c statement_timeout={SAFETY_TIMEOUT} -c idle_in_transaction_session_timeout="
+        f"{SAFETY_TIMEOUT}",
+    )
 
 
 # How many sessions of one application wait for a lock in this database (not in another run's, on one server).
-WAITING = ("SELECT count(*) {} FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-           "WHERE NOT l.granted AND a.datname = current_database() AND a.application_name = %s")
+WAITING = (
+    "SELECT count(*) {} FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+    "WHERE NOT l.granted AND a.datname = current_database() AND a.application_name = %s"
+)
 
 
 def wait_until(url: str, query: str, params=(), seconds: float = 20) -> None:
@@ -88,17 +98,36 @@ class Stall:
     def start(self) -> Stall:
         atexit.register(self.close)
         self.blocker = _session(self.url, BLOCKER_APP)
-        self.blocker.execute("SELECT count(*) FROM tasks")  # the report's transaction stays open: ACCESS SHARE
+        self.blocker.execute(
+            "SELECT count(*) FROM tasks"
+        )  # the report's transaction stays open: ACCESS SHARE
         # One wait of an hour: in effect no lock_timeout, as in most projects' env.py
-        env = {**os.environ, "DATABASE_URL": self.url, "PGAPPNAME": MIGRATION_APP,
-               "MIGRATION_LOCK_TIMEOUT": "1h", "MIGRATION_LOCK_TIMEOUT_MAX": "1h", "MIGRATION_LOCK_ATTEMPTS": "1"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.url,
+            "PGAPPNAME": MIGRATION_APP,
+            "MIGRATION_LOCK_TIMEOUT": "1h",
+            "MIGRATION_LOCK_TIMEOUT_MAX": "1h",
+            "MIGRATION_LOCK_ATTEMPTS": "1",
+        }
         for _container in range(2):  # two containers start at once; the advisory lock lets one migrate
-            self.migrations.append(subprocess.Popen(
-                [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=self.project, env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            self.migrations.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "alembic", "upgrade", "head"],
+                    cwd=self.project,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
         wait_until(self.url, WAITING.format("= 1"), [MIGRATION_APP])  # one migrates, its DDL waits
-        wait_until(self.url, "SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() "
-                             "AND application_name = %s", [MIGRATION_APP])  # the other polls the migration lock
+        wait_until(
+            self.url,
+            "SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = %s",
+            [MIGRATION_APP],
+        )  # the other polls the migration lock
         for _number in range(APP_SESSIONS):
             thread = threading.Thread(target=self._app_query, daemon=True)
             thread.start()
@@ -125,9 +154,13 @@ class Stall:
     def app_queries_done(self, seconds: float = 10) -> None:
         for thread in self.app_threads:
             thread.join(seconds)
-        print(_("{done} of {n} app queries went through; the longest waited {wait}").format(
-            done=len(self.app_waits), n=APP_SESSIONS,
-            wait=diagnosis.age_text(int(max(self.app_waits, default=0)))))
+        print(
+            _("{done} of {n} app queries went through; the longest waited {wait}").format(
+                done=len(self.app_waits),
+                n=APP_SESSIONS,
+                wait=diagnosis.age_text(int(max(self.app_waits, default=0))),
+            )
+        )
 
     def close(self) -> None:
         """Stop everything this scenario started; the server ends the backends of killed clients too."""
@@ -139,9 +172,14 @@ class Stall:
                 process.stdout.close()
         with psycopg.connect(self.url, autocommit=True) as admin:
             # In the select list, not the WHERE clause: the planner may call a WHERE function on any row first.
-            ended = [row[0] for row in admin.execute(
-                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND application_name = ANY(%s) AND pid <> pg_backend_pid()", [[BLOCKER_APP, MIGRATION_APP, APP]])]
+            ended = [
+                row[0]
+                for row in admin.execute(
+                    "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = ANY(%s) AND pid <> pg_backend_pid()",
+                    [[BLOCKER_APP, MIGRATION_APP, APP]],
+                )
+            ]
         diagnosis.wait_until_gone(self.url, ended)
         if self.blocker is not None:
             self.blocker.close()
@@ -153,8 +191,12 @@ class Stall:
 def stall_behind_blocker(url: str, project: Path) -> Stall:
     """The incident: a report idle in its transaction, a migration queued behind it, the app queued behind that."""
     stall = Stall(url, project).start()
-    print(_("started: 1 report session (idle in transaction), 2 `alembic upgrade head` (MIGRATION_LOCK_TIMEOUT=1h: "
-            "in effect none), {n} app sessions; all of them are waiting now").format(n=APP_SESSIONS))
+    print(
+        _(
+            "started: 1 report session (idle in transaction), 2 `alembic upgrade head` (MIGRATION_LOCK_TIMEOUT=1h: "
+            "in effect none), {n} app sessions; all of them are waiting now"
+        ).format(n=APP_SESSIONS)
+    )
     return stall
 
 

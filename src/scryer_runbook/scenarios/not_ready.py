@@ -21,9 +21,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from scryer_runbook import i18n, problems, server, urls
 from scryer_runbook import project as projects
 from scryer_runbook import sandbox as sandboxes
-from scryer_runbook import i18n, problems, server, urls
 from scryer_runbook.runbook import print_instead
 
 
@@ -95,12 +95,18 @@ def late_server(delay: float = 2.0, port: int | None = None):
 
 NOT_ACCEPTING_STATES = {
     # state: (what is done to a real server, the FATAL line a client then gets)
-    "starting": ("archive recovery whose restore_command hangs: the startup process never finishes",
-                 "the database system is starting up"),
-    "not-accepting": ("a standby (standby.signal) with hot_standby = off",
-                      "the database system is not accepting connections"),
-    "shutting-down": ("`pg_ctl stop -m smart` while a session is still open",
-                      "the database system is shutting down"),
+    "starting": (
+        "archive recovery whose restore_command hangs: the startup process never finishes",
+        "the database system is starting up",
+    ),
+    "not-accepting": (
+        "a standby (standby.signal) with hot_standby = off",
+        "the database system is not accepting connections",
+    ),
+    "shutting-down": (
+        "`pg_ctl stop -m smart` while a session is still open",
+        "the database system is shutting down",
+    ),
 }
 
 
@@ -127,8 +133,11 @@ def server_in_state(state: str, restore_seconds: int = 300, settings: dict[str, 
                 session = psycopg.connect(srv.url, autocommit=True)
                 server._run([*pg_ctl, "-m", "smart", "-W", "stop"], user)  # noqa: SLF001
             else:
-                signal, setting = (("recovery.signal", f"restore_command = 'sleep {restore_seconds:d}; false'") if state == "starting"
-                                   else ("standby.signal", "hot_standby = off"))
+                signal, setting = (
+                    ("recovery.signal", f"restore_command = 'sleep {restore_seconds:d}; false'")
+                    if state == "starting"
+                    else ("standby.signal", "hot_standby = off")
+                )
                 for name, text in ((signal, ""), ("postgresql.auto.conf", None)):
                     path = srv.datadir / name
                     if text is None:
@@ -139,8 +148,12 @@ def server_in_state(state: str, restore_seconds: int = 300, settings: dict[str, 
                         if user:
                             os.chown(path, user.pw_uid, user.pw_gid)
                 # restart keeps the original options (postmaster.opts); -W: "starting" never reports ready
-                server._run([*pg_ctl, "-m", "fast", "-W", "restart"], user,  # noqa: SLF001
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                server._run(
+                    [*pg_ctl, "-m", "fast", "-W", "restart"],
+                    user,  # noqa: SLF001
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             _until_refused_with(srv.url, state)
             yield srv.url
         finally:
@@ -222,8 +235,10 @@ def create_database(url: str, apply: bool) -> bool:
             print(f"{rendered};")
             conn.execute(statement)
     except psycopg.errors.InsufficientPrivilege as error:
-        print(f"could not create it as {urls.parse(url).username!r}: {error}\n"
-              f"run it as a role with CREATEDB (e.g. the postgres superuser):\n    {command}")
+        print(
+            f"could not create it as {urls.parse(url).username!r}: {error}\n"
+            f"run it as a role with CREATEDB (e.g. the postgres superuser):\n    {command}"
+        )
         return False
     return True
 
@@ -235,14 +250,33 @@ def run_wait_script(url: str, timeout: int = 3, interval: int = 1):
     The port goes in as ``$PORT`` so the printed command is the one that ran and stays the same from run to run.
     """
     parsed = urls.parse(url)
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "SCRYER_LANG": i18n.current(),  # no perl locale warnings
-           "WAIT_TIMEOUT": str(timeout), "WAIT_INTERVAL": str(interval), "PORT": str(parsed.port or 5432),
-           "DATABASE_URL": urls.libpq(parsed), "PYTHONUNBUFFERED": "1",
-           # the script execs `scryer-runbook wait`; a kernel's PATH may lack this interpreter's bin
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("POSTGRES_HOST", None)  # else `scryer-runbook wait` would check the POSTGRES_* settings instead of url
+    env = {
+        **os.environ,
+        "LC_ALL": "C.UTF-8",
+        "SCRYER_LANG": i18n.current(),  # no perl locale warnings
+        "WAIT_TIMEOUT": str(timeout),
+        "WAIT_INTERVAL": str(interval),
+        "PORT": str(parsed.port or 5432),
+        "DATABASE_URL": urls.libpq(parsed),
+        "PYTHONUNBUFFERED": "1",
+        # the script execs `scryer-runbook wait`; a kernel's PATH may lack this interpreter's bin
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop(
+        "POSTGRES_HOST", None
+    )  # else `scryer-runbook wait` would check the POSTGRES_* settings instead of url
     script = f'docker/wait-for-postgres.sh {shlex.quote(parsed.host or "localhost")} "$PORT"'
-    done = subprocess.run(["bash", "-c", f"exec bash {script}"], cwd=projects.REPO_ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout + 60)
-    return projects.Result([f"WAIT_TIMEOUT={timeout}", f"WAIT_INTERVAL={interval}", script], done.returncode,
-                           urls.mask_text(done.stdout))
+    done = subprocess.run(
+        ["bash", "-c", f"exec bash {script}"],
+        cwd=projects.REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout + 60,
+    )
+    return projects.Result(
+        [f"WAIT_TIMEOUT={timeout}", f"WAIT_INTERVAL={interval}", script],
+        done.returncode,
+        urls.mask_text(done.stdout),
+    )

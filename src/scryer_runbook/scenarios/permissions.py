@@ -1,4 +1,4 @@
-"""Reproduce steps for the permissions runbook: an owner role that migrates, an app role that only reads and writes rows."""
+"""Reproduce steps for the permissions runbook: an owner role that migrates, an app role that reads and writes rows."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def split_roles(box: sandboxes.Sandbox, url: str) -> Roles:
     app, app_password = box.role("app")
     database = urls.parse(url).database
     with sandboxes.admin_connect(box.admin_url) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(owner)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(owner))
+        )
     return Roles(url, owner, owner_password, app, app_password)
 
 
@@ -49,12 +51,17 @@ def migrate_as_owner_without_grants(box: sandboxes.Sandbox, url: str) -> Roles:
     return roles
 
 
-def least_privilege_grants(owner: str, app: str, schema: str = "public",
-                           version_table: str | None = None) -> list[sql.Composed]:
+def least_privilege_grants(
+    owner: str, app: str, schema: str = "public", version_table: str | None = None
+) -> list[sql.Composed]:
     """The grants that let the app role read and write, now and for tables the owner creates later; with
     ``version_table``, the app role keeps only SELECT on it (it must never write Alembic's record)."""
-    ids = {"schema": sql.Identifier(schema), "owner": sql.Identifier(owner), "app": sql.Identifier(app),
-           "version_table": sql.Identifier(version_table or "alembic_version")}
+    ids = {
+        "schema": sql.Identifier(schema),
+        "owner": sql.Identifier(owner),
+        "app": sql.Identifier(app),
+        "version_table": sql.Identifier(version_table or "alembic_version"),
+    }
     statements = [
         "GRANT USAGE ON SCHEMA {schema} TO {app}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {app}",
@@ -75,8 +82,10 @@ def ownership_fixes(foreign: list[tuple[str, str, str]], owner: str) -> list[sql
     ``ALTER ... OWNER TO`` must be run by the current owner or a superuser, and the one running it must be a
     member of ``owner``; ``REASSIGN OWNED BY <old> TO <owner>`` does it for everything a role owns, as a superuser
     (or a member of both roles)."""
-    return [sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kind), sql.Identifier(name), sql.Identifier(owner))
-            for kind, name, _ in foreign]
+    return [
+        sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kind), sql.Identifier(name), sql.Identifier(owner))
+        for kind, name, _ in foreign
+    ]
 
 
 def try_as(url: str, *statements: str, commit: bool = False) -> Exception | None:
@@ -88,10 +97,15 @@ def try_as(url: str, *statements: str, commit: bool = False) -> Exception | None
     try:
         for statement in statements:
             print(f"{role}=> {statement};")
-            conn = conn or engine.connect()  # a login refused (no CONNECT privilege) fails here, after the prompt
+            conn = (
+                conn or engine.connect()
+            )  # a login refused (no CONNECT privilege) fails here, after the prompt
             result = conn.execute(sa.text(statement))
-            print(f"OK {result.fetchall()}" if result.returns_rows else
-                  "OK" + (f", {result.rowcount} row(s)" if result.rowcount >= 0 else ""))
+            print(
+                f"OK {result.fetchall()}"
+                if result.returns_rows
+                else "OK" + (f", {result.rowcount} row(s)" if result.rowcount >= 0 else "")
+            )
         if commit and conn is not None:
             conn.commit()
     except sa.exc.DBAPIError as error:
@@ -109,10 +123,11 @@ PROBE_USER = "00000000-0000-4000-8000-000000000001"
 
 def app_round_trip(app_url: str) -> Exception | None:
     """What the app does with every Scryer table: insert, read, update and delete a user and a task (rolled back)."""
+    probe = PROBE_USER  # this module's constant, not input
     return try_as(
         app_url,
-        f"INSERT INTO users (id, username, email) VALUES ('{PROBE_USER}', 'probe', 'probe@example.com')",
-        f"INSERT INTO tasks (id, user_id, title) VALUES (gen_random_uuid(), '{PROBE_USER}', 'probe')",
+        f"INSERT INTO users (id, username, email) VALUES ('{probe}', 'probe', 'probe@example.com')",  # noqa: S608
+        f"INSERT INTO tasks (id, user_id, title) VALUES (gen_random_uuid(), '{probe}', 'probe')",  # noqa: S608
         "SELECT count(*) FROM users JOIN tasks ON tasks.user_id = users.id",
         "UPDATE tasks SET title = 'probed'",
         "DELETE FROM users",  # ON DELETE CASCADE: the task goes too
