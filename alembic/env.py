@@ -9,12 +9,12 @@ import time
 import zlib
 from logging.config import fileConfig
 
+from alembic import context
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, pool
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import context
 from scryer_runbook import problems, urls
 from src.backend.app.models import Base
 
@@ -51,16 +51,12 @@ def lock_schedule() -> list[tuple[int, int]]:
     """(lock_timeout, pause before the next attempt) in ms for each attempt at one revision, as GitLab's
     with_lock_retries does: short waits first, each one twice the previous up to the longest, and growing pauses
     in between so the queries that queued behind a waiting DDL statement get through."""
-    wait, longest, pause = (
-        milliseconds(name)
-        for name in ("migration_lock_timeout", "migration_lock_timeout_max", "migration_lock_retry_pause")
-    )
+    wait, longest, pause = (milliseconds(name) for name in
+                            ("migration_lock_timeout", "migration_lock_timeout_max", "migration_lock_retry_pause"))
     attempts = setting("migration_lock_attempts")
     if not re.fullmatch(r"\s*[1-9]\d*\s*", attempts or "") or wait < 1:
-        raise CommandError(
-            f"MIGRATION_LOCK_ATTEMPTS={attempts!r} must be a whole number from 1, "
-            "MIGRATION_LOCK_TIMEOUT at least 1ms"
-        )
+        raise CommandError(f"MIGRATION_LOCK_ATTEMPTS={attempts!r} must be a whole number from 1, "
+                           "MIGRATION_LOCK_TIMEOUT at least 1ms")
     attempts = int(attempts)
     return [(max(wait, min(wait * 2**n, longest)), pause * (n + 1)) for n in range(attempts)]
 
@@ -127,14 +123,8 @@ def run_with_lock_retries(connection: Connection) -> None:
                 raise
             connection.rollback()
             attempt += 1
-            log.warning(
-                "migration: a table lock was not granted within %dms; revision rolled back, "
-                "attempt %d of %d in %dms",
-                wait,
-                attempt + 1,
-                len(schedule),
-                pause,
-            )
+            log.warning("migration: a table lock was not granted within %dms; revision rolled back, "
+                        "attempt %d of %d in %dms", wait, attempt + 1, len(schedule), pause)
             time.sleep(pause / 1000)
 
 
@@ -147,11 +137,9 @@ def take_migration_lock(connection: Connection) -> None:
     while not connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY})").scalar():
         connection.commit()  # no transaction, so no snapshot, between tries
         if time.monotonic() >= deadline:
-            raise CommandError(
-                f"another session ({migration_lock_holder(connection)}) has held the migration lock "
-                f"for more than {wait}ms: a migration is running or stuck (`scryer-runbook doctor` "
-                "shows what it waits for)"
-            )
+            raise CommandError(f"another session ({migration_lock_holder(connection)}) has held the migration lock "
+                               f"for more than {wait}ms: a migration is running or stuck (`scryer-runbook doctor` "
+                               "shows what it waits for)")
         time.sleep(ADVISORY_LOCK_POLL)
     connection.commit()
 
@@ -159,11 +147,10 @@ def take_migration_lock(connection: Connection) -> None:
 def migration_lock_holder(connection: Connection) -> str | None:
     """The backend holding the migration lock in this database, as `pid N`; None when no session holds it."""
     # Advisory locks belong to one database; a bigint key below 2**32 is classid 0, objid key, objsubid 1.
-    pid = connection.exec_driver_sql(  # the key is this module's integer constant, not input
-        "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() "  # noqa: S608
+    pid = connection.exec_driver_sql(
+        "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() "
         f"AND l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = {MIGRATION_LOCK_KEY} "
-        "AND l.objsubid = 1"
-    ).scalar()
+        "AND l.objsubid = 1").scalar()
     return None if pid is None else f"pid {pid}"
 
 
@@ -178,10 +165,8 @@ def run_read_only(connection: Connection) -> None:
     set_session_limits(connection, lock_wait=lock_schedule()[-1][0])
     holder = migration_lock_holder(connection)
     if holder:
-        log.warning(
-            "migration: another session (%s) holds the migration lock: a migration is running or stuck",
-            holder,
-        )
+        log.warning("migration: another session (%s) holds the migration lock: a migration is running or stuck",
+                    holder)
     connection.commit()
     run_migrations(connection)
 

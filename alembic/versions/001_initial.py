@@ -5,14 +5,13 @@ Revises:
 Create Date: 2024-02-26 09:00:00.000000
 
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 # revision identifiers, used by Alembic.
 revision: str = "001_initial"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:

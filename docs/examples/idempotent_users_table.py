@@ -8,18 +8,16 @@ The site's example of an idempotent revision: alembic/versions/002_add_users_tab
 tests/test_site.py runs it on an empty database, on one that already has public.users, and on one where only
 another schema has a users table, and checks that downgrade() drops only a table this revision created.
 """
-
-from collections.abc import Sequence
-
-import sqlalchemy as sa
+from typing import Sequence, Union
 
 from alembic import op
+import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = "002_add_users_table"
-down_revision: str | Sequence[str] | None = "001_initial"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "001_initial"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 MARK = "created by 002_add_users_table"
@@ -29,14 +27,14 @@ def upgrade() -> None:
     # CREATE TABLE IF NOT EXISTS users (Alembic >= 1.13.3): PostgreSQL looks for users in the schema the table
     # would be created in, not in every schema.
     op.create_table(
-        "users",
-        sa.Column("id", sa.UUID(), nullable=False),
-        sa.Column("username", sa.String(length=50), nullable=False),
-        sa.Column("email", sa.String(length=100), nullable=False),
-        sa.Column("is_active", sa.Boolean(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("email"),
-        sa.UniqueConstraint("username"),
+        'users',
+        sa.Column('id', sa.UUID(), nullable=False),
+        sa.Column('username', sa.String(length=50), nullable=False),
+        sa.Column('email', sa.String(length=100), nullable=False),
+        sa.Column('is_active', sa.Boolean(), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('email'),
+        sa.UniqueConstraint('username'),
         if_not_exists=True,
     )
     # Remember whether the line above created the table, for downgrade(): only then was the table's catalog row

@@ -9,16 +9,15 @@ pg_tables WHERE tablename = 'users' matches a users table in any schema and woul
 The primary key's comment records that this revision created the table, so that downgrade() leaves a table that
 was there before alone. tests/test_site.py runs it like idempotent_users_table.py.
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "002_add_users_table"
-down_revision: str | Sequence[str] | None = "001_initial"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "001_initial"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 MARK = "created by 002_add_users_table"

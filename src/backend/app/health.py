@@ -47,9 +47,6 @@ def check(url: URL, heads: tuple[str, ...]) -> tuple[bool, dict[str, str]]:
     if set(current) == set(heads):
         report["schema"] = f"at head {head}"
         return True, report
-    report["schema"] = (
-        f"not at head: at {', '.join(current)}, head is {head}"
-        if current
-        else f"not migrated (no alembic_version row), head is {head}"
-    )
+    report["schema"] = (f"not at head: at {', '.join(current)}, head is {head}" if current
+                        else f"not migrated (no alembic_version row), head is {head}")
     return False, report

@@ -52,16 +52,11 @@ def main() -> int:
     except urls.BadURL as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    app = App(
-        (os.environ.get("APP_HOST", "127.0.0.1"), int(os.environ.get("APP_PORT", "8080"))),
-        url,
-        health.script_heads(),
-    )
+    app = App((os.environ.get("APP_HOST", "127.0.0.1"), int(os.environ.get("APP_PORT", "8080"))), url,
+              health.script_heads())
     host, port = app.server_address[:2]
-    print(
-        f"Scryer app listening on http://{host}:{port} (database {urls.masked(url.set(drivername='postgresql'))})",
-        flush=True,
-    )
+    print(f"Scryer app listening on http://{host}:{port} (database {urls.masked(url.set(drivername='postgresql'))})",
+          flush=True)
     app.serve_forever()
     return 0
 

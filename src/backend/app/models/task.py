@@ -4,7 +4,6 @@ from sqlalchemy.dialects.postgresql import UUID
 
 from src.backend.app.db.base import Base
 
-
 class Task(Base):
     __tablename__ = "tasks"
 

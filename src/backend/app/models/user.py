@@ -1,9 +1,8 @@
 # src/backend/app/models/user.py
-from sqlalchemy import Boolean, Column, String
+from sqlalchemy import Column, String, Boolean
 from sqlalchemy.dialects.postgresql import UUID
 
 from src.backend.app.db.base import Base
-
 
 class User(Base):
     __tablename__ = "users"
