@@ -153,7 +153,8 @@ def test_the_troubleshooting_grants_take_the_version_table_back_on_an_existing_d
     with psycopg.connect(app, autocommit=True) as conn:  # default privileges gave it the version table too
         conn.execute("UPDATE alembic_version SET version_num = version_num")
     page = (ROOT / "docs" / "troubleshooting" / "index.en.md").read_text(encoding="utf-8")
-    [grants] = re.findall(r"```sql\n(.*?)```", page, re.S)
+    section = re.search(r"^## [^\n]*\{#permissions\}(.*?)(?=^## )", page, re.S | re.M)[1]
+    [grants] = re.findall(r"```sql\n(.*?)```", section, re.S)
     with psycopg.connect(owner, autocommit=True) as conn:
         conn.execute(re.sub(r"\b(scryer_app|scryer)\b", lambda m: roles[m[1]], grants))
     assert_app_reads_but_cannot_write_the_version_table(app)

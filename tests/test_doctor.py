@@ -308,7 +308,7 @@ def test_revision_unknown_to_the_scripts(empty_db, tmp_path):
     )
     alembic("upgrade", "head", url=empty_db, project=other_branch, check=True)
     report = triage(empty_db)  # this repository's scripts
-    assert_findings(report, {"version-table": "troubleshooting"})
+    assert_findings(report, {"version-table": "database-ahead"})
     assert (
         "\"Can't locate revision identified by '005_other_branch'\"" in report.check("version-table").summary
     )
@@ -353,7 +353,7 @@ def test_revision_id_too_long_for_version_table(at_head, tmp_path):
     )
     alembic("revision", "-m", "long id", "--rev-id", long_id, project=project, check=True)
     report = triage(at_head, project)
-    assert_findings(report, {"revision": "run-migrations", "version-width": "run-migrations"})
+    assert_findings(report, {"revision": "run-migrations", "version-width": "version-too-long"})
     assert report.check("version-width").evidence == [f"{long_id} (34 characters)"]
     upgrade = alembic("upgrade", "head", url=at_head, project=project)
     assert upgrade.returncode != 0 and "value too long for type character varying(32)" in upgrade.output

@@ -6,17 +6,15 @@ Create Date: 2026-12-01 10:00:00.000000
 
 An ordinary revision: ALTER TABLE ... ADD COLUMN needs an ACCESS EXCLUSIVE lock on tasks, however briefly.
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "005_add_tasks_priority"
-down_revision: str | Sequence[str] | None = "004_index_tasks_created_at"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "004_index_tasks_created_at"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:

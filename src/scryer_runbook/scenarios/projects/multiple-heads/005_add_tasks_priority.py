@@ -7,7 +7,6 @@ Revises: 004_index_tasks_created_at
 """
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision = "005_add_tasks_priority"

@@ -6,17 +6,15 @@ Create Date: 2026-12-01 11:00:00.000000
 
 As autogenerate writes it: create_table with sa.Enum emits CREATE TYPE task_status, which 005 already created.
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "006_add_task_archive"
-down_revision: str | Sequence[str] | None = "005_add_tasks_status"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "005_add_tasks_status"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:

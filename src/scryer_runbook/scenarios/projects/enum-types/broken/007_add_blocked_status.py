@@ -6,15 +6,14 @@ Create Date: 2026-12-01 12:00:00.000000
 
 Adds the label and uses it in the same transaction: PostgreSQL 12+ refuses the second statement.
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 from alembic import op
 
 revision: str = "007_add_blocked_status"
-down_revision: str | Sequence[str] | None = "006_add_task_archive"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "006_add_task_archive"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:

@@ -6,18 +6,16 @@ Create Date: 2026-12-01 10:00:00.000000
 
 The type is created explicitly (add_column does not create it) and only if missing; downgrade drops it again.
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from alembic import op
-
 revision: str = "005_add_tasks_status"
-down_revision: str | Sequence[str] | None = "004_index_tasks_created_at"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "004_index_tasks_created_at"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 STATUS = postgresql.ENUM("todo", "done", name="task_status", create_type=False)
 

@@ -6,18 +6,16 @@ Create Date: 2026-12-01 11:00:00.000000
 
 The column reuses the type 005 created: postgresql.ENUM(..., create_type=False) never emits CREATE TYPE.
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from alembic import op
-
 revision: str = "006_add_task_archive"
-down_revision: str | Sequence[str] | None = "005_add_tasks_status"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "005_add_tasks_status"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:

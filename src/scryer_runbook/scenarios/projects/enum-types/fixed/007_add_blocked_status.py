@@ -7,15 +7,14 @@ Create Date: 2026-12-01 12:00:00.000000
 The label is added in an autocommit block (committed at once, and allowed on servers before 12); the UPDATE that
 uses it runs afterwards, in the revision's own transaction. IF NOT EXISTS makes a re-run harmless.
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 from alembic import op
 
 revision: str = "007_add_blocked_status"
-down_revision: str | Sequence[str] | None = "006_add_task_archive"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "006_add_task_archive"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:

@@ -5,22 +5,21 @@ Revises: 004_index_tasks_created_at
 Create Date: 2024-04-16 10:00:00.000000
 
 """
-
-from collections.abc import Sequence
+from typing import Sequence, Union
 
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "005_index_tasks_title"
-down_revision: str | Sequence[str] | None = "004_index_tasks_created_at"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = "004_index_tasks_created_at"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
     # CONCURRENTLY does not block writes to tasks, but it cannot run inside the revision's transaction.
-    op.create_index("ix_tasks_title", "tasks", ["title"], postgresql_concurrently=True)
+    op.create_index('ix_tasks_title', 'tasks', ['title'], postgresql_concurrently=True)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tasks_title", table_name="tasks", postgresql_concurrently=True)
+    op.drop_index('ix_tasks_title', table_name='tasks', postgresql_concurrently=True)
