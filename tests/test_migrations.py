@@ -156,7 +156,7 @@ def test_concurrent_upgrades_apply_each_revision_once(empty_db):
         results = list(pool.map(lambda _: project.alembic("upgrade", "head", url=empty_db), range(4)))
     assert [r.returncode for r in results] == [0, 0, 0, 0], [r.output for r in results]
     ran = [step for r in results for step in re.findall(r"Running upgrade (\S*) ?-> (\w+)", r.output)]
-    assert sorted(ran) == sorted(zip(["", *REVISIONS], REVISIONS, strict=True))
+    assert sorted(ran) == sorted(zip(["", *REVISIONS], REVISIONS, strict=False))
     assert version_rows(empty_db) == [HEAD]
 
 
