@@ -79,6 +79,7 @@ def capture() -> dict[str, list[str]]:
         "not-ready": [],
         "permissions": [],
         "concurrent-migrations": [],
+        "migration-blocked": [],
     }
     for state in ("starting", "not-accepting", "shutting-down"):
         with scenarios.server_in_state(state, settings=LC_MESSAGES) as url:
@@ -123,7 +124,8 @@ def capture() -> dict[str, list[str]]:
                 statement_error(app, "INSERT INTO users (name) VALUES ('x')"),
                 no_connect,
             ]
-        sections["concurrent-migrations"] += [concurrent_create(owner_url), lock_timeout(owner_url)]
+        sections["concurrent-migrations"].append(concurrent_create(owner_url))
+        sections["migration-blocked"].append(lock_timeout(owner_url))
         admin.close()
     finally:
         srv.stop()

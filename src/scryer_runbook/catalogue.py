@@ -130,8 +130,7 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         errors=(
             "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
             "DROP INDEX CONCURRENTLY cannot run inside a transaction block",
-            "VACUUM cannot run inside a transaction block",
-            "ALTER TYPE ... ADD cannot run inside a transaction block",
+            "VACUUM cannot run inside a transaction block",  # ALTER TYPE ... ADD: the enum-types runbook
         ),
         sqlstates=("25001",),
         findings=("invalid-indexes",),
