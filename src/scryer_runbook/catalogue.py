@@ -130,7 +130,8 @@ RUNBOOKS: tuple[RunbookEntry, ...] = (
         errors=(
             "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
             "DROP INDEX CONCURRENTLY cannot run inside a transaction block",
-            "VACUUM cannot run inside a transaction block",  # ALTER TYPE ... ADD: the enum-types runbook
+            # VACUUM's "cannot run inside a transaction block" is shown on the runbook page; ALTER TYPE ... ADD's
+            # belongs to the enum-types runbook
         ),
         sqlstates=("25001",),
         findings=("invalid-indexes",),
