@@ -68,6 +68,15 @@ def sessions_of(url) -> set[tuple[int, str]]:
         )
 
 
+def sessions_after_they_end(url, seconds: float = 5) -> set[tuple[int, str]]:
+    """The sessions still there once ended ones are gone: a terminated or closing backend leaves
+    pg_stat_activity a moment after its client has moved on."""
+    deadline = time.monotonic() + seconds
+    while (left := sessions_of(url)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
 def state(url):
     """Columns and recorded versions, from the catalogue only: information_schema's defaults (pg_get_expr) would
     queue behind the stalled migration's lock request."""
@@ -260,4 +269,6 @@ def test_incident_with_apply_fix_unblocks_and_migrates(stall, project, monkeypat
     assert state(stall.url)[1] == [scenarios.PENDING]
     stall.app_queries_done()
     assert len(stall.app_waits) == scenarios.APP_SESSIONS
-    assert sessions_of(stall.url) == set()  # the blocker, both migrations and the app sessions have ended
+    assert (
+        sessions_after_they_end(stall.url) == set()
+    )  # the blocker, both migrations and the app sessions ended

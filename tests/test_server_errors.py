@@ -37,7 +37,13 @@ def test_the_snippets_are_what_a_chinese_server_prints_today():
 
 def test_the_texts_are_chinese_and_cover_the_server_side_sections():
     sections = committed()
-    assert set(sections) == {"already-exists", "not-ready", "permissions", "concurrent-migrations"}
+    assert set(sections) == {
+        "already-exists",
+        "not-ready",
+        "permissions",
+        "concurrent-migrations",
+        "migration-blocked",
+    }
     for section, lines in sections.items():
         assert lines and all(line.startswith(("错误:  ", "致命错误:  ")) for line in lines), (section, lines)
     assert '致命错误:  数据库 "scryer" 不存在' in sections["not-ready"]
