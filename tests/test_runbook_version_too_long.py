@@ -49,14 +49,14 @@ def run(url, project, **parameters):
 
 def test_version_num_width(empty_db):
     with psycopg.connect(empty_db, autocommit=True) as conn:
-        assert diagnosis.version_num_width(conn) == 32  # no table yet: Alembic will create varchar(32)
+        assert diagnosis.version_width(conn) == 32  # no table yet: Alembic will create varchar(32)
         conn.execute("CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)")
-        assert (diagnosis.version_num_width(conn), diagnosis.version_num_type(conn)) == (
+        assert (diagnosis.version_width(conn), diagnosis.version_num_type(conn)) == (
             32,
             "character varying(32)",
         )
         conn.execute("ALTER TABLE alembic_version ALTER COLUMN version_num TYPE text")
-        assert diagnosis.version_num_width(conn) is None
+        assert diagnosis.version_width(conn) is None
 
 
 def test_the_long_id_fails_and_leaves_the_schema_as_it_was(failed_deploy):

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import create_engine, pool
 
-from scryer_runbook import diagnosis, urls
+from scryer_runbook import diagnosis
 from scryer_runbook.i18n import _
+from scryer_runbook.scenarios.database_ahead import upgrade_in_process
 
 FIXTURES = Path(__file__).parent / "projects" / "migration-blocked"
 PENDING = "005_add_tasks_priority"  # ALTER TABLE tasks ADD COLUMN: needs ACCESS EXCLUSIVE on tasks
@@ -37,15 +37,7 @@ def add_pending_ddl(project: Path) -> None:
 
 def database_at(url: str, project: Path, revision: str) -> None:
     """Migrate a scratch database to ``revision`` in-process (machinery, faster than a CLI run) and add a task."""
-    from alembic import command  # noqa: PLC0415
-
-    config = diagnosis.alembic_config(Path(project) / "alembic.ini")
-    engine = create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool)
-    config.attributes["connection"] = engine  # env.py migrates through it instead of DATABASE_URL
-    try:
-        command.upgrade(config, revision)
-    finally:
-        engine.dispose()
+    upgrade_in_process(url, project, revision)
     with psycopg.connect(url) as conn:
         conn.execute(
             "INSERT INTO users (id, username, email) VALUES (gen_random_uuid(), 'ada', 'ada@example.com')"
