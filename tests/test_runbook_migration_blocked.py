@@ -48,14 +48,7 @@ def stall(at_004, project):
     stalled = scenarios.stall_behind_blocker(at_004, project)
     yield stalled
     stalled.close()
-    with psycopg.connect(at_004, autocommit=True) as conn:  # nothing this scenario started is left
-        assert (
-            conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            ).fetchone()[0]
-            == 0
-        )
+    assert sessions_after_they_end(at_004) == set()  # nothing this scenario started is left
 
 
 def sessions_of(url) -> set[tuple[int, str]]:
