@@ -12,10 +12,10 @@ from logging.config import fileConfig
 from alembic import context
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, pool
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from scryer_runbook import problems, urls
+from src.backend.app import settings
 from src.backend.app.models import Base
 
 config = context.config
@@ -79,9 +79,9 @@ def configure(**kwargs) -> None:
 def run_migrations_offline() -> None:
     """`alembic upgrade head --sql`: render SQL without a server (the URL only picks the dialect)."""
     try:
-        url = urls.sqlalchemy(urls.database_url())
-    except urls.BadURL:
-        url = urls.PSYCOPG + "://"
+        url = settings.database_url()
+    except settings.SettingsError:
+        url = settings.DRIVER + "://"
     configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"})
     with context.begin_transaction():
         context.run_migrations()
@@ -225,16 +225,17 @@ def run_migrations_online() -> None:
     if given is not None:  # a connection whose transaction the caller owns
         run_migrations(given)
         return
-    url = None
     try:
-        url = urls.parse(urls.database_url())
-        asyncio.run(run_async_migrations(urls.sqlalchemy(url)))
-    except Exception as error:
-        problem = problems.explain(error, url)
-        if problem is None:
-            raise  # a failing migration keeps its full traceback: the runbooks quote it
-        raise CommandError(problem.line()) from None
-
+        url = settings.database_url()
+    except settings.SettingsError as error:
+        raise CommandError(str(error)) from None
+    try:
+        asyncio.run(run_async_migrations(url.render_as_string(hide_password=False)))
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None):
+            raise  # the server ran a statement and failed it: the traceback is what a migration author needs
+        # No SQLSTATE: the connection itself failed. One line says where and why (libpq's words, no password).
+        raise CommandError(f"cannot connect to {settings.shown(url)}: {settings.first_line(error)}") from None
 
 if context.is_offline_mode():
     run_migrations_offline()

@@ -23,6 +23,8 @@ else
     cause=$(grep -E '^(FAILED: |[A-Za-z_][A-Za-z0-9_.]*(Error|Exception): )' <<<"$output" | tail -n 1 |
             sed -E 's/^(FAILED|[A-Za-z0-9_.]+): //; s/^\([A-Za-z0-9_.]+\) //')
     echo "ERROR: [ALEMBIC] Migration failed: ${cause:-see the alembic output above}" >&2
+    # Which runbook helps: the tool installed beside the app reads alembic's output (the project knows nothing of it).
+    if hint=$(scryer-runbook explain <<<"$output" 2>/dev/null); then echo "migration runbook: $hint" >&2; fi
     echo "migration failed: the app is not started" >&2
     exit 1
   fi

@@ -32,23 +32,40 @@ def target(scratch, empty_db):
     return urls.parse(empty_db).set(drivername="postgresql", username=role, password=PASSWORD)
 
 
-# case -> (what to change in the target URL, the line expected, as a regex)
+# case -> (what to change in the target URL, the line expected from `scryer-runbook wait`, from the project's own
+# env.py), as regexes. The tool names the runbook; env.py is the Scryer project's and knows nothing of the tool, so
+# it says in one line where the connection went and libpq's reason.
 CASES = {
     "malformed-url": (
         {"port": "notaport"},
         r"malformed DATABASE_URL 'postgresql://\w+:\*\*\*@[\w.]+:notaport/\w+'",
+        r"DATABASE_URL is not a valid database URL: invalid literal for int\(\) with base 10: 'notaport'",
     ),
-    "unknown-driver": ({"drivername": "mysql"}, r"unsupported driver 'mysql' in DATABASE_URL"),
+    "unknown-driver": (
+        {"drivername": "mysql"},
+        r"unsupported driver 'mysql' in DATABASE_URL",
+        r"DATABASE_URL must be a PostgreSQL URL \(postgresql://\.\.\.\), not mysql://",
+    ),
     "closed-port": (
         {"host": "127.0.0.1", "port": 1},
         r"connection refused by 127\.0\.0\.1:1: no server is listening",
+        r"cannot connect to postgresql://\w+:\*\*\*@127\.0\.0\.1:1/\w+: .*Connection refused",
     ),
     "unresolvable-host": (
         {"host": "nosuchhost.invalid"},
         r"host name 'nosuchhost\.invalid' could not be resolved",
+        r"cannot connect to .*@nosuchhost\.invalid:\d+/\w+: failed to resolve host 'nosuchhost\.invalid'",
     ),
-    "wrong-password": ({"password": "wrong-" + PASSWORD}, r"password authentication failed for user '\w+'"),
-    "missing-database": ({"database": "nosuchdb"}, r"database 'nosuchdb' does not exist on [\w.]+:\d+"),
+    "wrong-password": (
+        {"password": "wrong-" + PASSWORD},
+        r"password authentication failed for user '\w+'",
+        r'cannot connect to .*: FATAL:  password authentication failed for user "\w+"',
+    ),
+    "missing-database": (
+        {"database": "nosuchdb"},
+        r"database 'nosuchdb' does not exist on [\w.]+:\d+",
+        r'cannot connect to .*/nosuchdb: .*FATAL:  database "nosuchdb" does not exist',
+    ),
 }
 
 
@@ -87,20 +104,42 @@ def run(args: list, url: str, cwd: Path = project.REPO_ROOT, **env: str) -> proj
     return project.Result(args, done.returncode, done.stdout)
 
 
-# command -> (argv, how its failure line starts: alembic's "FAILED: ", the CLI's "error: " for a bad URL)
+# command -> (argv, how its failure line starts, which pattern of a case it prints, whether it names the runbook)
 COMMANDS = {
-    "alembic": ([sys.executable, "-m", "alembic", "upgrade", "head"], "FAILED: "),
-    "wait": ([Path(sys.executable).parent / "scryer-runbook", "wait"], "(error: )?"),
+    "alembic": ([sys.executable, "-m", "alembic", "upgrade", "head"], "FAILED: ", 2, False),
+    "wait": ([Path(sys.executable).parent / "scryer-runbook", "wait"], "(error: )?", 1, True),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_bad_connection_settings(target, command, case):
-    (change, problem), (argv, prefix) = CASES[case], COMMANDS[command]
+    argv, prefix, which, names_runbook = COMMANDS[command]
+    change, problem = CASES[case][0], CASES[case][which]
     result = run(argv, broken_url(target, change), WAIT_TIMEOUT="0")  # the wait: one attempt, no retries
-    assert_one_clear_line(result, rf"^{prefix}{problem}.*\(runbook: {re.escape(NOT_READY)}\)$")
+    runbook = rf" \(runbook: {re.escape(NOT_READY)}\)" if names_runbook else ""
+    assert_one_clear_line(result, rf"^{prefix}{problem}.*{runbook}$")
     assert not has_version_table(target)
+
+
+def test_explain_names_the_runbook_for_what_alembic_printed(target):
+    """What the entrypoint does with a failed `alembic upgrade head`: the tool reads the project's output."""
+    url = broken_url(target, {"password": "wrong-" + PASSWORD})
+    failed = run(COMMANDS["alembic"][0], url)
+    explained = subprocess.run(
+        [Path(sys.executable).parent / "scryer-runbook", "explain", "--lang", "en"],
+        input=failed.output,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout == (
+        f"password authentication failed for user '{target.username}' (runbook: "
+        f"{problems.runbook_url('not-ready', 'en')})\n"
+    )
+    assert PASSWORD not in explained.stdout
 
 
 def test_missing_alembic_ini():

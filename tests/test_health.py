@@ -65,16 +65,19 @@ def test_unhealthy_behind_head(roles, target, schema):
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"host": "127.0.0.1", "port": 1}, "connection refused by 127.0.0.1:1: no server is listening there"),
-        ({"password": "wrong-s3cr3t-pw"}, "password authentication failed for user '{user}'"),
+        (
+            {"host": "127.0.0.1", "port": 1},
+            'connection to server at "127.0.0.1", port 1 failed: Connection refused',
+        ),
+        ({"password": "wrong-s3cr3t-pw"}, 'FATAL:  password authentication failed for user "{user}"'),
     ],
     ids=["unreachable", "wrong-password"],
 )
 def test_unhealthy_when_the_database_is_out_of_reach(roles, change, reason):
+    """The report carries libpq's own line: the app is Scryer's and needs nothing of the runbook tool."""
     url = urls.parse(roles[1]).set(**change)
     status, report, body = get_health(url.render_as_string(hide_password=False))
-    assert (status, report) == (
-        503,
-        {"database": reason.format(user=url.username), "schema": "unknown", "app": "ok"},
-    )
+    assert (status, report["schema"], report["app"]) == (503, "unknown", "ok")
+    assert reason.format(user=url.username) in report["database"]
+    assert "\n" not in report["database"]
     assert url.password not in body

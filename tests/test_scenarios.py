@@ -96,6 +96,19 @@ def test_rename_is_drop_add_until_the_migration_is_edited(head_db, tmp_path):
         assert conn.execute("SELECT login FROM users").fetchall() == [("kept",)]
 
 
+def test_revision_edits_fail_loudly_when_their_anchor_is_gone(tmp_path):
+    """The scenario edits autogenerate's output with patterns: if Alembic writes it differently one day, the edit
+    must raise and name the file, not leave the revision as it was."""
+    revision = tmp_path / "005_other.py"
+    text = '''def upgrade() -> None:\n    """Upgrade schema."""\n    op.add_column('users', sa.Column('login'))\n\n'''
+    revision.write_text(text + '''def downgrade() -> None:\n    """Downgrade schema."""\n    pass\n''')
+    with pytest.raises(ValueError, match=r"found 1 time\(s\) in 005_other\.py upgrade\(\), 2 expected"):
+        scenarios.rewrite_drop_add_as_rename(revision, "users", "username", "login")
+    with pytest.raises(ValueError, match=r"found 0 time\(s\) in 005_other\.py"):
+        scenarios.drop_unique_constraint_churn(revision, "users", "username", "login")
+    assert revision.read_text().startswith(text)  # nothing half-done
+
+
 def test_server_default_change_is_seen_by_check(head_db, tmp_path):
     project = copy_project(tmp_path)
     scenarios.add_server_default_to_is_active(project)

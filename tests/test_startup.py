@@ -58,7 +58,9 @@ def test_wait_for_a_server_that_comes_up_late():
 def test_wait_retries_while_the_server_is_starting_up():
     """A real server in archive recovery answers FATAL 57P03 "the database system is starting up" (as the official
     image does while it initialises) for a few seconds, then accepts: the wait says why it waits, and succeeds."""
-    with scenarios.server_in_state("starting", restore_seconds=1) as url:
+    with scenarios.server_in_state(
+        "starting", restore_seconds=3
+    ) as url:  # 3 s: the wait starts first on a busy machine
         env = {**os.environ, "DATABASE_URL": url, "WAIT_TIMEOUT": "30"}
         code, output, _ = run([BIN / "scryer-runbook", "wait", "--interval", "0.2"], env)
     assert code == 0, output
@@ -124,6 +126,27 @@ def test_a_failed_migration_stops_the_container_before_the_app(roles, tmp_path):
     assert (
         'ERROR: [ALEMBIC] Migration failed: relation "users" already exists' in output
     )  # the guide's symptom
+    # and the runbook, named by the tool beside the app (the Scryer project itself knows nothing of it)
+    assert (
+        'the migration creates something that already exists: relation "users" already exists (runbook: '
+        f"{problems.runbook_url('already-exists', 'en')})" in output
+    )
+    assert not (tmp_path / "app-started").exists()
+
+
+def test_a_migration_that_cannot_connect_names_the_not_ready_runbook(roles, tmp_path):
+    """The app's role gets in (the wait passes), the owner's password is wrong: alembic fails to connect."""
+    owner, app = roles
+    wrong = urls.parse(owner).set(drivername="postgresql", password="wrong-s3cr3t-pw")
+    env = container_env(app, wrong.render_as_string(hide_password=False))
+    code, output, _ = run([DOCKER / "entrypoint.sh", "touch", tmp_path / "app-started"], env)
+    assert code == 1
+    assert f"ERROR: [ALEMBIC] Migration failed: cannot connect to {wrong.render_as_string()}: " in output
+    assert (
+        f"password authentication failed for user '{wrong.username}' (runbook: "
+        f"{problems.runbook_url('not-ready', 'en')})" in output
+    )
+    assert "wrong-s3cr3t-pw" not in output and "Traceback" not in output
     assert not (tmp_path / "app-started").exists()
 
 

@@ -19,6 +19,10 @@ COMMANDS = {
     "pg": ("scryer_runbook.pg_command", N_("start, stop or show the embedded PostgreSQL sandbox server")),
     "wait": ("scryer_runbook.wait", N_("wait until PostgreSQL really accepts the app's role and database")),
     "doctor": ("scryer_runbook.doctor", N_("read-only triage of a database and an Alembic project")),
+    "explain": (
+        "scryer_runbook.explain",
+        N_("name the runbook that answers an error text (a log line, a traceback)"),
+    ),
     "lint": (
         "scryer_runbook.lint",
         N_("check Alembic revisions before they merge (squawk, Alembic-aware rules)"),

@@ -315,3 +315,34 @@ def explain(error: BaseException, url=None) -> Problem | None:
     if isinstance(original, psycopg.OperationalError) and url is not None and original.sqlstate is None:
         return explain_connect_error(original, url)
     return None
+
+
+# psycopg names the failed statement's SQLSTATE by its class in every traceback line SQLAlchemy prints:
+# "sqlalchemy.exc.ProgrammingError: (psycopg.errors.DuplicateTable) relation ... already exists".
+_DRIVER_ERROR_CLASS = re.compile(r"\bpsycopg2?\.errors\.(\w+)")
+
+
+def explain_text(text: str, url=None) -> Problem | None:
+    """A Problem for a failure known only from its printed text (a log, a pasted traceback); None when no
+    runbook answers it. Connection failures are recognised in any installed server language, then the SQLSTATE
+    behind the driver's error class, then the catalogue's exact error texts. ``url`` (parsed) fills in where a
+    connection went; without it the summary is the text's own line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    kind = connect_kind(text)
+    if kind is not None:
+        if url is not None:
+            return explain_connect_error(psycopg.OperationalError(text), url)
+        line = next(line for line in reversed(lines) if connect_kind(line) == kind) if lines else text
+        return Problem(kind, mask_text(line), next(k[3] for k in _CONNECT_KINDS if k[0] == kind))
+    for line in reversed(lines):  # the last error line is the cause; earlier ones are context
+        for name in _DRIVER_ERROR_CLASS.findall(line):
+            sqlstate = getattr(getattr(psycopg.errors, name, None), "sqlstate", None)
+            entry = next((entry for entry in CATALOGUE if sqlstate in entry.sqlstates), None)
+            if entry is not None:
+                kind, summary = _STATEMENT_SQLSTATES.get(sqlstate, (entry.slug, "{detail}"))
+                detail = mask_text(line.split(") ", 1)[-1])  # the server's words, after "(psycopg.errors.X) "
+                return Problem(kind, _(summary).format(detail=detail), entry.slug)
+        for entry in CATALOGUE:
+            if any(error in line for error in entry.errors):
+                return Problem(entry.slug, mask_text(line), entry.slug)
+    return None

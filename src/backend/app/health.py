@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL
 
-from scryer_runbook import problems, urls
+from src.backend.app import settings
 
 ALEMBIC_INI = Path(__file__).resolve().parents[3] / "alembic.ini"
 
@@ -20,28 +20,20 @@ def script_heads(config_file: Path = ALEMBIC_INI) -> tuple[str, ...]:
     return tuple(ScriptDirectory.from_config(Config(str(config_file))).get_heads())
 
 
-def reason(error: Exception, url: URL) -> str:
-    """One line, password-free: the runbook's summary for connection failures, else the driver's first line."""
-    problem = problems.explain(error, url)
-    if problem:
-        return problem.summary
-    return problems.first_line(getattr(error, "orig", None) or error)
-
-
 def check(url: URL, heads: tuple[str, ...]) -> tuple[bool, dict[str, str]]:
     """(healthy, report). Connects as the app's role: what the app can see is what counts."""
     report = {"database": "ok", "schema": "unknown", "app": "ok"}
-    engine = create_engine(urls.sqlalchemy(url), poolclass=pool.NullPool, connect_args={"connect_timeout": 3})
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args={"connect_timeout": 3})
     try:
         connection = engine.connect()
     except Exception as error:  # noqa: BLE001 - any failure is the answer, not a crash
-        report["database"] = reason(error, url)
+        report["database"] = settings.first_line(error)
         return False, report
     with connection:  # NullPool: closing it closes the server session
         try:
             current = MigrationContext.configure(connection).get_current_heads()
         except Exception as error:  # noqa: BLE001 - e.g. permission denied for table alembic_version
-            report["schema"] = f"cannot read the schema version: {reason(error, url)}"
+            report["schema"] = f"cannot read the schema version: {settings.first_line(error)}"
             return False, report
     head = ", ".join(heads)
     if set(current) == set(heads):

@@ -14,9 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy.engine import URL
 
-from scryer_runbook import urls
-from scryer_runbook.wait import app_url
-from src.backend.app import health
+from src.backend.app import health, settings
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -48,14 +46,14 @@ class App(ThreadingHTTPServer):
 
 def main() -> int:
     try:
-        url = app_url()
-    except urls.BadURL as error:
+        url = settings.app_url()
+    except settings.SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     app = App((os.environ.get("APP_HOST", "127.0.0.1"), int(os.environ.get("APP_PORT", "8080"))), url,
               health.script_heads())
     host, port = app.server_address[:2]
-    print(f"Scryer app listening on http://{host}:{port} (database {urls.masked(url.set(drivername='postgresql'))})",
+    print(f"Scryer app listening on http://{host}:{port} (database {settings.shown(url)})",
           flush=True)
     app.serve_forever()
     return 0

@@ -46,21 +46,35 @@ def latest_revision_file(project: Path) -> Path:
     return max((Path(project) / "alembic" / "versions").glob("*.py"), key=lambda p: p.stat().st_mtime_ns)
 
 
+def substitute(text: str, pattern: str, replacement: str, where: str, count: int = 1) -> str:
+    """``re.sub`` of exactly ``count`` matches, or a ValueError: an edit whose anchor is no longer in what Alembic
+    wrote must fail, not pass silently."""
+    text, made = re.subn(pattern, replacement, text, count=count)
+    if made != count:
+        raise ValueError(
+            f"{pattern!r} found {made} time(s) in {where}, {count} expected: did Alembic's output change?"
+        )
+    return text
+
+
 def rewrite_drop_add_as_rename(path: Path, table: str, old: str, new: str) -> None:
     """The fix for a rename: replace autogenerate's add_column/drop_column pair by alter_column(new_column_name)."""
-    text = path.read_text()
-    upgrade, downgrade = text.split("def downgrade()")
-    upgrade = re.sub(r"\n\s*op\.(add|drop)_column\(.*\)", "", upgrade)
-    upgrade = upgrade.replace(
-        '"""Upgrade schema."""',
+    path = Path(path)
+    upgrade, downgrade = path.read_text().split("def downgrade()")
+    pair = r"\n\s*op\.(add|drop)_column\(.*\)"
+    upgrade = substitute(upgrade, pair, "", f"{path.name} upgrade()", count=2)
+    upgrade = substitute(
+        upgrade,
+        re.escape('"""Upgrade schema."""'),
         f'"""Upgrade schema."""\n    op.alter_column({table!r}, {old!r}, new_column_name={new!r})',
-        1,
+        f"{path.name} upgrade()",
     )
-    downgrade = re.sub(r"\n\s*op\.(add|drop)_column\(.*\)", "", downgrade)
-    downgrade = downgrade.replace(
-        '"""Downgrade schema."""',
+    downgrade = substitute(downgrade, pair, "", f"{path.name} downgrade()", count=2)
+    downgrade = substitute(
+        downgrade,
+        re.escape('"""Downgrade schema."""'),
         f'"""Downgrade schema."""\n    op.alter_column({table!r}, {new!r}, new_column_name={old!r})',
-        1,
+        f"{path.name} downgrade()",
     )
     path.write_text(upgrade + "def downgrade()" + downgrade)
 
@@ -164,14 +178,14 @@ def drop_unique_constraint_churn(path: Path, table: str, old: str, new: str) -> 
     removed, in upgrade() and downgrade() (whose ``drop_constraint(None, ...)`` could not run anyway)."""
     path = Path(path)
     key = re.escape(f"{table}_{old}_key")
-    patterns = [
+    text = path.read_text()
+    for pattern in (
         rf"\n[ \t]*op\.drop_constraint\(op\.f\('{key}'\), '{table}', type_='unique'\)",
         rf"\n[ \t]*op\.create_unique_constraint\(None, '{table}', \['{new}'\]\)",
-        r"\n[ \t]*# WARNING: constraint name is None;[^\n]*(\n[ \t]*#[^\n]*)*",
         rf"\n[ \t]*op\.drop_constraint\(None, '{table}', type_='unique'\)",
         rf"\n[ \t]*op\.create_unique_constraint\(op\.f\('{key}'\), '{table}', \['{old}'\][^\n]*\)",
-    ]
-    text = path.read_text()
-    for pattern in patterns:
-        text = re.sub(pattern, "", text, count=1)
+    ):
+        text = substitute(text, pattern, "", path.name)
+    # Alembic's comment over the unnamed constraint goes with it (its wording is Alembic's to change: optional)
+    text = re.sub(r"\n[ \t]*# WARNING: constraint name is None;[^\n]*(\n[ \t]*#[^\n]*)*", "", text, count=1)
     path.write_text(text)
