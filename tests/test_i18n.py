@@ -18,7 +18,7 @@ from babel.messages.pofile import read_po
 from scryer_runbook import i18n, problems, scenarios, urls
 
 PACKAGE = Path(i18n.__file__).parent
-MODULES = ["cli", "wait", "pg_command", "urls", "server", "problems"]
+MODULES = ["cli", "wait", "pg_command", "urls", "server", "problems", "explain"]
 CLI_PO = i18n.LOCALE_DIR / "zh" / "cli.po"
 URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")
 QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")

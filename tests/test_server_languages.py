@@ -152,12 +152,27 @@ def test_permission_denied(lang_server):
 
 
 def test_alembic_names_a_missing_database(lang_server, monkeypatch):
-    """The real `alembic` CLI: env.py's one-line error names the problem whatever the server's language."""
-    _, srv, _ = lang_server
+    """The real `alembic` CLI: the Scryer project's env.py says in one line what the server said, in the server's
+    language; `scryer-runbook explain` (what the entrypoint runs on that output) names it whatever the language."""
+    lang, srv, _ = lang_server
     monkeypatch.setenv("SCRYER_LANG", "en")
-    result = project.alembic("current", url=f"postgresql://{server.SUPERUSER}@127.0.0.1:{srv.port}/nosuchdb")
+    url = f"postgresql://{server.SUPERUSER}@127.0.0.1:{srv.port}/nosuchdb"
+    result = project.alembic("current", url=url)
     assert result.returncode != 0
-    assert "database 'nosuchdb' does not exist" in result.output, result.output
+    missing = {"en": 'database "nosuchdb" does not exist', "zh": '数据库 "nosuchdb" 不存在'}[lang]
+    assert re.search(rf"^FAILED: cannot connect to .*/nosuchdb: .*{missing}$", result.output, re.M), (
+        result.output
+    )
+    explained = subprocess.run(
+        [sys.executable, "-m", "scryer_runbook.cli", "explain", "--url", url, "--lang", "en"],
+        input=result.output,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert explained.stdout.startswith(
+        f"database 'nosuchdb' does not exist on 127.0.0.1:{srv.port} (runbook: "
+    )
 
 
 def test_the_wait_gives_up_at_once_on_a_wrong_password(lang_server):
