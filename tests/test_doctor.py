@@ -27,7 +27,7 @@ from psycopg import sql
 from scryer_runbook import catalogue, checks, diagnosis, doctor, problems, sandbox, scenarios, server, urls
 from scryer_runbook.checks import FAIL, OK, SKIP, WARN
 from scryer_runbook.notebooks import normalise
-from scryer_runbook.project import REPO_ROOT, alembic, copy_project, run
+from scryer_runbook.project import REPO_ROOT, AlembicProject, alembic, copy_project, run
 from tests.projects import NAMES as FIXTURE_PROJECTS
 from tests.projects import copy_project as copy_fixture_project
 
@@ -1333,3 +1333,22 @@ def test_fixture_project_with_relative_script_location_from_its_root(scratch, tm
         "script_location app/alembic does not exist from the current directory; read from "
         "backend (run alembic there)"
     ]
+
+
+def test_reading_a_project_leaves_no_file_in_the_working_directory(tmp_path, monkeypatch):
+    """Alembic's multidb env.py writes <name>.sql into the working directory in offline mode: reading its options
+    (the doctor, the runbooks) must not leave it in the engineer's folder, or a notebook's."""
+    fixture = copy_fixture_project("multidb", tmp_path / "project")
+    config = AlembicProject.find(Path(fixture.ini)).config()  # as a runbook reads it: the project importable
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for name in fixture.env_vars:  # nothing connects: offline, stopped at configure()
+        monkeypatch.setenv(name, "postgresql://nobody@127.0.0.1:1/unused")
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("scryer_runbook.diagnosis.project.no_files_left", contextlib.nullcontext)
+        diagnosis.load_project(Path(fixture.ini), config=config)
+        assert [path.name for path in here.iterdir()] == ["main.sql"]  # the trap is real
+    (here / "main.sql").unlink()
+    assert diagnosis.load_project(Path(fixture.ini), config=config).env_error is None
+    assert list(here.iterdir()) == []

@@ -32,7 +32,7 @@ from alembic.script import ScriptDirectory
 from scryer_runbook import problems, urls
 from scryer_runbook.i18n import _
 
-__all__ = ["CannotRun", "Project", "load_project", "project_imports", "env_options"]
+__all__ = ["CannotRun", "Project", "load_project", "project_imports", "env_options", "no_files_left"]
 
 DEFAULT_VERSION_TABLE = "alembic_version"
 TOOL_SECTION = (
@@ -258,6 +258,22 @@ def load_project(ini: Path, metadata: str | None = None, config: Config | None =
     )
 
 
+@contextlib.contextmanager
+def no_files_left(folder: Path | None = None):
+    """Remove the files an offline env.py creates in the working directory while the block runs.
+
+    Alembic's ``multidb`` template opens ``<name>.sql`` for writing in offline mode before it configures anything:
+    reading a project must not leave such files in the engineer's folder (or a notebook's)."""
+    folder = Path(folder or os.getcwd())
+    before = set(folder.iterdir())
+    try:
+        yield
+    finally:
+        for entry in set(folder.iterdir()) - before:
+            if entry.is_file():
+                entry.unlink()
+
+
 def env_options(config: Config, script: ScriptDirectory, flask: bool = False) -> tuple[dict, str | None]:
     """Run env.py as `alembic upgrade --sql` would, and stop at its context.configure(): no connection is
     made.
@@ -280,6 +296,7 @@ def env_options(config: Config, script: ScriptDirectory, flask: bool = False) ->
                 stack.enter_context(app.app_context())
             stack.enter_context(context)
             stack.enter_context(mock.patch.object(logging.config, "fileConfig"))  # its logging stays its own
+            stack.enter_context(no_files_left())
             try:
                 script.run_env()
             except _Configured:

@@ -19,6 +19,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from alembic import command
+from scryer_runbook.diagnosis.project import no_files_left
 
 TRANSACTION = ("BEGIN;", "COMMIT;")
 
@@ -69,7 +70,8 @@ def render(
     saved = config.output_buffer
     config.output_buffer = buffer
     try:
-        command.upgrade(config, target, sql=True)
+        with no_files_left():
+            command.upgrade(config, target, sql=True)
     except Exception as error:
         if any(frame.filename == str(path) for frame in traceback.extract_tb(error.__traceback__)):
             raise
