@@ -8,6 +8,7 @@ this run creates carries it, and the end of the session checks that none of it i
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -18,6 +19,7 @@ def pytest_configure(config):
     if hasattr(config, "workerinput"):  # an xdist worker: the controller has set everything up
         return
     sandbox.run_tag()
+    config._files_before = files_changed()
     if not os.environ.get("DATABASE_URL"):
         server.prune_orphans()
         config._embedded_server = server.start_server()
@@ -31,6 +33,7 @@ def pytest_configure(config):
 SITE_FIXTURES = {"site", "build", "seen"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the xdist_group marks into node ids
 def pytest_collection_modifyitems(config, items):
     """Mark what is slow without a decorator on each item: nbmake's notebook runs and tests of the built site.
     Drop nbmake's run of a notebook that a selected test already executes in sandbox mode (marker
@@ -62,6 +65,24 @@ def pytest_sessionfinish(session, exitstatus):
             f"LEFT BEHIND by this run (now dropped): databases {databases}, roles {roles}", red=True
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    left = files_changed() - config._files_before
+    if left:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"LEFT BEHIND by this run in the repository: {sorted(left)}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def files_changed() -> set[str]:
+    """The repository's new or changed files (git's view, .gitignore applied): a test that writes into the
+    repository (a notebook's working folder, a fixture project) shows up here. Empty outside a git checkout."""
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=project.REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return set(done.stdout.splitlines()) if done.returncode == 0 else set()
 
 
 def pytest_unconfigure(config):
