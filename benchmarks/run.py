@@ -42,13 +42,15 @@ def embedded_warm() -> None:
 
 def reference_initdb_and_start() -> None:
     """What pytest-postgresql's process fixture does: initdb into a fresh folder, pg_ctl start, stop."""
-    bindir, user = server.find_bindir(), server._run_as()
+    bindir, user = server.find_bindir(), server.server_account()
     with tempfile.TemporaryDirectory(dir=server.RUNTIME_ROOT) as root:
         os.chmod(root, 0o755)
-        data = server._private_dir(Path(root) / "data", user)
-        server._run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-N", "--auth=trust"], user)
+        data = server.private_dir(Path(root) / "data", user)
+        server.run_as_user(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-N", "--auth=trust"], user
+        )
         port = server.free_port()
-        server._run(
+        server.run_as_user(
             [
                 str(bindir / "pg_ctl"),
                 "-D",
@@ -64,7 +66,7 @@ def reference_initdb_and_start() -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        server._run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user)
+        server.run_as_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], user)
 
 
 def kernel_start() -> None:

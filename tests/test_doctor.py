@@ -230,14 +230,14 @@ def test_read_only_standby():
     srv = server.start_server()
     try:
         alembic("upgrade", "head", url=srv.url, check=True)
-        user = server._run_as()  # noqa: SLF001 - the account the server runs as
+        user = server.server_account()  # the account the server runs as
         (srv.datadir / "standby.signal").write_text("")
         if user:
             os.chown(srv.datadir / "standby.signal", user.pw_uid, user.pw_gid)
         pg_ctl = [str(srv.bindir / "pg_ctl"), "-D", str(srv.datadir), "-l", str(srv.root / "server.log")]
-        server._run(
+        server.run_as_user(
             [*pg_ctl, "-m", "fast", "-w", "restart"],
-            user,  # noqa: SLF001
+            user,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )

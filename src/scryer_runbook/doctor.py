@@ -49,17 +49,6 @@ EVIDENCE_SHOWN = 4  # per line in the text report; --json has all of it
 EXIT_CODES = {"healthy": 0, "findings": 1, "error": 2, "incomplete": 3}
 
 
-@contextlib.contextmanager
-def speaking(lang: str):
-    """Translate into ``lang`` for the block, then put back the caller's choice (a notebook's, or none)."""
-    chosen = i18n._chosen  # noqa: SLF001 - None means "the default", which i18n.current() cannot tell apart
-    i18n.set_language(lang)
-    try:
-        yield
-    finally:
-        i18n.set_language(chosen)
-
-
 @dataclass
 class Report:
     target: str  # the URL, password masked
@@ -97,7 +86,7 @@ class Report:
         return next(check for check in self.checks if check.id == check_id)
 
     def text(self) -> str:
-        with speaking(self.lang):
+        with i18n.speaking(self.lang):
             return self._text()
 
     def _text(self) -> str:
@@ -201,7 +190,7 @@ def triage(
     started = time.perf_counter()
     ini = Path(alembic_ini) if alembic_ini else REPO_ROOT / "alembic.ini"
     report = Report(_("(no URL)"), str(ini), lang or i18n.default_lang(), strict=strict)
-    with speaking(report.lang):
+    with i18n.speaking(report.lang):
         try:
             parsed = urls.parse(url, "--url") if url else urls.parse(urls.database_url())
             report.target = urls.masked(parsed.set(drivername="postgresql"))

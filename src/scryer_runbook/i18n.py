@@ -10,6 +10,7 @@ else the locale (``LANG=zh_CN.UTF-8`` → 中文), else English.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import io
@@ -83,3 +84,14 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     if lang == "en":
         return singular if n == 1 else plural
     return translations(lang).ngettext(singular, plural, n)
+
+
+@contextlib.contextmanager
+def speaking(lang: str):
+    """Translate into ``lang`` for the block, then put back the caller's choice (a notebook's, or none)."""
+    chosen = _chosen  # None means "the default", which current() cannot tell apart
+    set_language(lang)
+    try:
+        yield
+    finally:
+        set_language(chosen)

