@@ -31,11 +31,16 @@ def pytest_configure(config):
 # Tests that look at the built site (or the browser's visit of it) wait for one build per session: they all
 # run on one xdist worker (`--dist loadgroup`), so no other worker sits blocked on the build or the browser.
 SITE_FIXTURES = {"site", "build", "seen"}
+# What makes a test take seconds, seen in what it calls or needs: a runbook notebook run in incident mode, a fixture
+# project's own CLI run by the doctor, a dump of every database, a stalled migration, a server of its own.
+SLOW_CALLS = {"run_incident", "fixture_project", "dump_every_database"}
+SLOW_FIXTURES = {"stall", "victim", "laptop"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the xdist_group marks into node ids
 def pytest_collection_modifyitems(config, items):
-    """Mark what is slow without a decorator on each item: nbmake's notebook runs and tests of the built site.
+    """Mark what is slow without a decorator on each item: nbmake's notebook runs, tests of the built site, and
+    tests that call or need what takes seconds (SLOW_CALLS, SLOW_FIXTURES).
     Drop nbmake's run of a notebook that a selected test already executes in sandbox mode (marker
     ``sandbox_run``): one run serves both, and papermill fails on a cell error just as nbmake does."""
     covered = {mark.args[0] for item in items for mark in item.iter_markers("sandbox_run")}
@@ -46,13 +51,31 @@ def pytest_collection_modifyitems(config, items):
             if item.path.name in covered:
                 dropped.append(item)
                 continue
-        if SITE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SITE_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group("site"))
+        if SLOW_FIXTURES & fixtures or calls_slow(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.slow)
         kept.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def calls_slow(function, depth: int = 2) -> bool:
+    """Whether ``function`` calls one of SLOW_CALLS, itself or through a helper of its own module."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
+    if SLOW_CALLS & set(code.co_names):
+        return True
+    helpers = (function.__globals__.get(name) for name in code.co_names)
+    return depth > 0 and any(
+        calls_slow(helper, depth - 1)
+        for helper in helpers
+        if getattr(helper, "__module__", None) == function.__module__
+    )
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -225,6 +225,7 @@ def test_read_only_by_default(at_head):
     assert stamp.returncode != 0 and "read-only transaction" in stamp.output
 
 
+@pytest.mark.slow  # a standby server of its own
 def test_read_only_standby():
     """A hot standby: it answers and serves reads, but no migration can run there."""
     srv = server.start_server()

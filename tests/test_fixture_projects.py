@@ -26,6 +26,7 @@ def _app_tables(url: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+@pytest.mark.slow  # each layout's own CLI, through its whole chain
 @pytest.mark.parametrize("name", NAMES)
 def test_own_cli_upgrades_checks_and_downgrades(name, scratch, tmp_path):
     project = copy_project(name, tmp_path)

@@ -193,6 +193,7 @@ RETRIED = re.compile(
 )
 
 
+@pytest.mark.slow  # lock waits, on purpose
 @pytest.mark.parametrize("mode", ["ACCESS EXCLUSIVE", "ROW EXCLUSIVE"], ids=["lock-table", "open-insert"])
 def test_a_revision_blocked_for_a_while_is_retried_and_applied(empty_db, mode):
     """The app holds tasks until 2 s after the migration began to wait (ROW EXCLUSIVE: an uncommitted INSERT,

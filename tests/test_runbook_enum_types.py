@@ -126,6 +126,7 @@ def test_an_unused_type_is_reported(empty_db):
 # the notebook in incident mode ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a notebook run
 def test_incident_without_apply_fix_changes_nothing_and_prints_the_statement(at_006, project, monkeypatch):
     monkeypatch.setenv(TARGET_ENV, at_006)
     before = catalog(at_006)
@@ -138,6 +139,7 @@ def test_incident_without_apply_fix_changes_nothing_and_prints_the_statement(at_
     assert "$ alembic" not in text  # no alembic command ran against the target
 
 
+@pytest.mark.slow  # a notebook run
 def test_incident_with_apply_fix_adds_the_label(at_006, project, monkeypatch):
     monkeypatch.setenv(TARGET_ENV, at_006)
     nb = execute(

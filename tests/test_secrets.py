@@ -69,6 +69,7 @@ def test_server_log_never_records_a_password():
     assert "s3cret" not in log
 
 
+@pytest.mark.slow  # a notebook run through the papermill CLI
 def test_the_documented_incident_command_leaves_no_password_in_the_report(scratch, tmp_path):
     """`papermill ... -p target_url_env DATABASE_URL` (run-a-runbook page): the report holds the variable's name,
     never the URL's password, in its cells, its outputs or its metadata."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
 from site_support import LANGUAGES, REPO_ROOT, error_texts
 
 SCRIPT = REPO_ROOT / "scripts" / "capture_server_errors.py"
@@ -25,6 +26,7 @@ def committed() -> dict[str, list[str]]:
     return {path.stem: path.read_text(encoding="utf-8").splitlines() for path in sorted(folder.glob("*.txt"))}
 
 
+@pytest.mark.slow  # a Chinese-locale server of its own
 def test_the_snippets_are_what_a_chinese_server_prints_today():
     script = capture_script()
     fresh = script.render(script.capture())

@@ -587,6 +587,7 @@ def asyncpg_form(url: str) -> str:
     return urls.parse(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+@pytest.mark.slow  # migrations in several databases
 def test_offline_sql_from_the_page_applies_to_a_database_at_that_revision(scratch, tmp_path):
     """run-migrations' "run it by hand" commands, exactly as shown: a database at 002 gets the SQL from 002 to
     head, psql runs it, and the database is at head with nothing left to generate. The range matters: the SQL of a
@@ -700,6 +701,7 @@ def query(url, sql):
         return cursor.fetchall() if cursor.description else None
 
 
+@pytest.mark.slow  # migrations in several databases
 @pytest.mark.parametrize("example", ["idempotent_users_table.py", "idempotent_users_table_sql.py"])
 def test_idempotent_example_runs_where_the_table_exists_or_only_another_schema_has_one(
     example, scratch, tmp_path
@@ -880,6 +882,7 @@ class Twin:
         return re.sub(r"\b[0-9a-f]{12}\b", "<random revision id>", output)
 
 
+@pytest.mark.slow  # about 50 alembic commands, each as a plain process too
 def test_every_alembic_command_shown_runs(scratch, tmp_path):
     """Each `alembic` command on the pages, run on a real PostgreSQL in a copy of the project, in the order a
     reader would run them. A command added to a page without a place here fails this test.
