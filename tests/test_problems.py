@@ -171,3 +171,40 @@ def test_summaries_never_show_the_password():
     url = f"postgresql://scryer:s3cret-pw@127.0.0.1:{scenarios.unused_port()}/scryer"
     problem, _ = explained(url)
     assert "s3cret-pw" not in problem.line()
+
+
+@pytest.mark.parametrize(
+    "text, kind, runbook",
+    [
+        (  # a whole traceback's last line: the SQLSTATE behind psycopg's class decides (42P07)
+            "Traceback (most recent call last):\n  ...\nsqlalchemy.exc.ProgrammingError: "
+            '(psycopg.errors.DuplicateTable) relation "orders" already exists\n[SQL: CREATE TABLE orders]',
+            "already-exists",
+            "already-exists",
+        ),
+        (  # no driver class: the catalogue's exact text
+            "FAILED: Can't locate revision identified by '007_add_orders'",
+            "database-ahead",
+            "database-ahead",
+        ),
+        (  # a connection failure, in the server's words
+            'connection to server at "db" (10.0.0.5), port 5432 failed: FATAL:  password authentication failed '
+            'for user "app"',
+            "password",
+            "not-ready",
+        ),
+    ],
+    ids=["traceback", "catalogue-text", "connection"],
+)
+def test_explain_text_names_the_runbook(text, kind, runbook):
+    problem = problems.explain_text(text)
+    assert (problem.kind, problem.runbook) == (kind, runbook)
+    assert "\n" not in problem.line()
+
+
+def test_explain_text_masks_passwords_and_knows_when_it_has_no_answer():
+    problem = problems.explain_text(
+        "FAILED: Can't locate revision identified by 'x' postgresql://u:s3cr3t@h/db"
+    )
+    assert "s3cr3t" not in problem.line()
+    assert problems.explain_text("KeyError: 'something else entirely'") is None
