@@ -1,7 +1,8 @@
 """The runbook catalogue: the one list of runbooks, and what each one answers.
 
 Everything else follows from it or is checked against it: the site's nav and its translations
-(``hooks/catalogue_nav.py``), the doctor's runbook links, the CLI's one-line errors, the tests' lists.
+(``hooks/catalogue_nav.py``), the doctor's runbook links, the CLI's one-line errors and ``scryer-runbook explain``,
+the tests' lists.
 Adding a runbook starts with an entry here (see CONTRIBUTING.md); the test suite then names every file that is
 still missing (notebooks, scenario, error-index section, tests).
 """
