@@ -1336,7 +1336,9 @@ def test_fixture_project_with_relative_script_location_from_its_root(scratch, tm
     ]
 
 
-@pytest.mark.filterwarnings("ignore:No path_separator found")  # the multidb template's ini, as Alembic ships it
+@pytest.mark.filterwarnings(
+    "ignore:No path_separator found"
+)  # the multidb template's ini, as Alembic ships it
 def test_reading_a_project_leaves_no_file_in_the_working_directory(tmp_path, monkeypatch):
     """Alembic's multidb env.py writes <name>.sql into the working directory in offline mode: reading its options
     (the doctor, the runbooks) must not leave it in the engineer's folder, or a notebook's."""
