@@ -237,6 +237,7 @@ def run_migrations_online() -> None:
         # No SQLSTATE: the connection itself failed. One line says where and why (libpq's words, no password).
         raise CommandError(f"cannot connect to {settings.shown(url)}: {settings.first_line(error)}") from None
 
+
 if context.is_offline_mode():
     run_migrations_offline()
 else:
