@@ -293,16 +293,23 @@ def explain_statement_error(error: BaseException) -> Problem | None:
 
     The server's own first line (in its language) is kept as the detail."""
     original = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's exception
-    known = _STATEMENT_SQLSTATES.get(getattr(original, "sqlstate", None) or "")
-    if known is None:
+    sqlstate = getattr(original, "sqlstate", None) or ""
+    if sqlstate not in _STATEMENT_SQLSTATES:
         return None
-    kind, summary = known
-    runbook = next(entry.slug for entry in CATALOGUE if original.sqlstate in entry.sqlstates)
     diag = getattr(original, "diag", None)
     detail = (
         mask_text(diag.message_primary) if diag is not None and diag.message_primary else first_line(original)
     )
-    return Problem(kind, _(summary).format(detail=detail), runbook)
+    return _statement_problem(sqlstate, detail)
+
+
+def _statement_problem(sqlstate: str, detail: str) -> Problem | None:
+    """The catalogue's runbook for a failed statement's SQLSTATE, with its summary where it has one."""
+    entry = next((entry for entry in CATALOGUE if sqlstate in entry.sqlstates), None)
+    if entry is None:
+        return None
+    kind, summary = _STATEMENT_SQLSTATES.get(sqlstate, (entry.slug, "{detail}"))
+    return Problem(kind, _(summary).format(detail=detail), entry.slug)
 
 
 def explain(error: BaseException, url=None) -> Problem | None:
@@ -332,16 +339,16 @@ def explain_text(text: str, url=None) -> Problem | None:
     if kind is not None:
         if url is not None:
             return explain_connect_error(psycopg.OperationalError(text), url)
-        line = next(line for line in reversed(lines) if connect_kind(line) == kind) if lines else text
-        return Problem(kind, mask_text(line), next(k[3] for k in _CONNECT_KINDS if k[0] == kind))
+        # the line that shows it (a message split over lines: the last one), always a single line
+        line = next((line for line in reversed(lines) if connect_kind(line) == kind), lines[-1])
+        runbook = next(runbook for known, *_rest, runbook in _CONNECT_KINDS if known == kind)
+        return Problem(kind, mask_text(line), runbook)
     for line in reversed(lines):  # the last error line is the cause; earlier ones are context
         for name in _DRIVER_ERROR_CLASS.findall(line):
-            sqlstate = getattr(getattr(psycopg.errors, name, None), "sqlstate", None)
-            entry = next((entry for entry in CATALOGUE if sqlstate in entry.sqlstates), None)
-            if entry is not None:
-                kind, summary = _STATEMENT_SQLSTATES.get(sqlstate, (entry.slug, "{detail}"))
-                detail = mask_text(line.split(") ", 1)[-1])  # the server's words, after "(psycopg.errors.X) "
-                return Problem(kind, _(summary).format(detail=detail), entry.slug)
+            sqlstate = getattr(getattr(psycopg.errors, name, None), "sqlstate", None) or ""
+            detail = mask_text(line.split(") ", 1)[-1])  # the server's words, after "(psycopg.errors.X) "
+            if problem := _statement_problem(sqlstate, detail):
+                return problem
         for entry in CATALOGUE:
             if any(error in line for error in entry.errors):
                 return Problem(entry.slug, mask_text(line), entry.slug)
